@@ -20,3 +20,21 @@ var SyncFields = func() []string {
 		crm.FieldPhoneFax, crm.FieldPhoneOther,
 		crm.FieldNote, crm.FieldPicture)
 }()
+
+// FieldGroups are fields that a remote stores as one property (an address
+// object, the emailAddresses array, the businessPhones array): an Update
+// op carrying one of them carries all of them.
+var FieldGroups = func() [][]string {
+	g := [][]string{
+		{crm.FieldEmail1, crm.FieldEmail2, crm.FieldEmail3},
+		{crm.FieldPhoneBusiness, crm.FieldPhoneBusiness2},
+	}
+	for _, a := range []string{crm.AddressBusiness, crm.AddressHome, crm.AddressOther} {
+		var addr []string
+		for _, p := range []string{"Street", "City", "State", "PostalCode", "CountryEn"} {
+			addr = append(addr, a+p)
+		}
+		g = append(g, addr)
+	}
+	return g
+}()

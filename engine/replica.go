@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 )
 
 // Record is one contact as the engine sees it, whichever side it lives on.
@@ -16,6 +17,9 @@ type Record struct {
 	// its own GUID, on a remote the tag written when the engine created it.
 	CRMGUID string
 	Fields  map[string]string
+	// Modified is when the item last changed on its side (zero if unknown);
+	// the "newest change wins" conflict policy compares it.
+	Modified time.Time
 	// Photo holds the picture bytes when Fields[ProfilePicture] is set and
 	// the replica was asked for them (Get), or always, if it is cheap.
 	Photo []byte
@@ -61,7 +65,9 @@ type Op struct {
 	// GUID the CRM item must get (derived from the remote id).
 	CRMGUID string
 	// Fields to write. Create: every non-empty field. Update: only changed
-	// fields, "" clears one.
+	// fields, "" clears one — but always whole groups (FieldGroups: an
+	// address, the e-mail slots, the business phones), because Graph
+	// replaces structured and multi-valued properties whole.
 	Fields map[string]string
 	// Photo holds the picture when Fields[ProfilePicture] is set to a hash.
 	Photo []byte
