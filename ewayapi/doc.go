@@ -1,0 +1,60 @@
+// Package ewayapi serves the eWay-CRM web-service protocol (the JSON API
+// of eWay-CRM 9, reference/eway-crm.md §3) over a crmsync.CRM, so that
+// existing eWay clients and scripts work against crmsync.
+//
+// # Transport
+//
+// POST /API.svc/{Method} (also /InsecureAPI.svc/ and the legacy
+// /WcfService/Service.svc/) with a JSON object of the method's parameters.
+// Every answer is HTTP 200 with the envelope
+//
+//	{"ReturnCode": "rcSuccess", "Description": "", "Data": [...]}
+//
+// where reads put a list in Data or a value in Datum, saves put the item's
+// GUID in Guid, and LogIn adds SessionId, UserItemGuid, IsAdmin and
+// WcfVersion. A body larger than 32 MiB (Options.MaxBodyBytes) is refused.
+//
+// # Sessions
+//
+// LogIn takes userName and passwordHash, the hex MD5 of the password. A
+// session ends after 20 minutes without a call or 24 hours after LogIn,
+// whichever comes first, or at LogOut; sessions live in memory.
+//
+// # Bad input
+//
+// Malformed JSON, a body that is not valid UTF-8, an unknown method, a
+// parameter the method does not take (names are case-sensitive), a
+// parameter of the wrong JSON type, a GUID that is not a GUID, a field
+// value that does not fit its kind: rcParameterError (rcGeneralError for
+// an unknown method) with a Description naming the problem; nothing is
+// written. Inside a transmitObject, unknown and read-only fields are
+// ignored, as eWay ignores them.
+//
+// # Return codes
+//
+// Domain errors map to return codes through one table (returnCodes):
+// conflict → rcItemConflict, exists → rcItemAlreadyUploaded, duplicate →
+// rcDuplicateContact, invalid → rcParameterError, not_found →
+// rcGeneralError, forbidden → rcAccessDenied, unauthorized → rcBadSession
+// (rcLoginFailed in LogIn), precondition → rcGeneralError, internal →
+// rcInternalError with the Description "internal error" (the cause is
+// logged, never sent).
+//
+// # crmsync's extensions to the eWay protocol
+//
+//   - GetDeletedContacts / GetDeletedCompanies / GetDeletedJournals list the
+//     caller's visible items in the trash; RestoreContact / RestoreCompany /
+//     RestoreJournal(itemGuid) bring one back as a new version.
+//   - Save* answers carry the stored ItemVersion next to Guid.
+//   - SaveContacts (and the other batch saves) answer with Data, one
+//     {Guid, ItemVersion, ReturnCode, Description} per transmit object; the
+//     envelope's ReturnCode is the first failure's, items that did not fail
+//     are saved.
+//   - GetItemChangeIdentifiers entries carry ItemVersion and ChangeId.
+//   - GetChangedItems entries are {FolderName, ChangedItems, RemovedItemGuids}.
+//   - In the change methods targetChangeId may be omitted (= the last change);
+//     a baseChangeId beyond the last change answers rcBaseItemChangeIdNotFound,
+//     telling the client to reconcile fully.
+//   - GetEnumValues takes an optional enumTypeName filter.
+//   - SaveUserSetting takes transmitObject {Path, Name, Value}.
+package ewayapi

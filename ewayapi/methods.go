@@ -1,0 +1,429 @@
+package ewayapi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/crmsync/crmsync"
+)
+
+// bodyKind says what a method's transmit object(s) decode to.
+type bodyKind int
+
+const (
+	bodyNone    bodyKind = iota
+	bodyPatch            // transmitObject → one Patch
+	bodyPatches          // transmitObjects → Patches
+	bodyExample          // transmitObject → a Search example
+	bodySetting          // transmitObject → a user Setting
+)
+
+// method is one API method: the parameters it accepts, the ones it
+// requires, and what it runs. sessionId is accepted by every method but
+// LogIn and checked by the server before run.
+type method struct {
+	name     string
+	params   []string
+	required []string
+	folder   crmsync.Folder
+	body     bodyKind
+	run      func(ctx context.Context, s *Server, r *request) (*reply, error)
+}
+
+// folderNames are the spellings of a folder in method names; eWay
+// pluralises irregularly (GetJournals for folder Journal).
+var folderNames = []struct {
+	folder           crmsync.Folder
+	plural, singular string
+}{
+	{crmsync.Contacts, "Contacts", "Contact"},
+	{crmsync.Companies, "Companies", "Company"},
+	{crmsync.Journal, "Journals", "Journal"},
+}
+
+var methods = buildMethods()
+
+// MethodNames lists every method the server answers, sorted.
+func MethodNames() []string {
+	names := make([]string, 0, len(methods))
+	for n := range methods {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func buildMethods() map[string]*method {
+	all := map[string]*method{}
+	add := func(m *method) {
+		if m.name != "LogIn" {
+			m.params = append([]string{"sessionId"}, m.params...)
+		}
+		all[m.name] = m
+	}
+	getParams := []string{"includeRelations", "relationsFilter", "includeProfilePictures", "includeForeignKeys"}
+	saveParams := []string{"dieOnItemConflict", "ignoredUserErrorMessages"}
+
+	add(&method{name: "LogIn", run: logIn,
+		params: []string{"userName", "passwordHash", "appVersion", "clientMachineIdentifier",
+			"clientMachineName", "userGuid", "createSessionCookie", "isFullSync"},
+		required: []string{"userName", "passwordHash"}})
+	add(&method{name: "LogOut", run: logOut})
+
+	for _, fn := range folderNames {
+		f, p, s := fn.folder, fn.plural, fn.singular
+		add(&method{name: "Get" + p, folder: f, params: getParams, run: getItems})
+		add(&method{name: "Get" + p + "ByItemGuids", folder: f,
+			params: append([]string{"itemGuids"}, getParams...), required: []string{"itemGuids"}, run: getItemsByGUIDs})
+		add(&method{name: "Get" + p + "Identifiers", folder: f, run: getIdentifiers})
+		add(&method{name: "Search" + p, folder: f, body: bodyExample,
+			params: append([]string{"transmitObject", "binaryLogicalOperator"}, getParams...), run: search})
+		add(&method{name: "Search" + p + "Identifiers", folder: f, body: bodyExample,
+			params: append([]string{"transmitObject", "binaryLogicalOperator"}, getParams...), run: searchIdentifiers})
+		add(&method{name: "Save" + s, folder: f, body: bodyPatch,
+			params: append([]string{"transmitObject"}, saveParams...), required: []string{"transmitObject"}, run: saveOne})
+		add(&method{name: "Save" + p, folder: f, body: bodyPatches,
+			params: append([]string{"transmitObjects"}, saveParams...), required: []string{"transmitObjects"}, run: saveMany})
+		add(&method{name: "Delete" + s, folder: f, params: []string{"itemGuid"}, required: []string{"itemGuid"}, run: deleteOne})
+		add(&method{name: "Delete" + p, folder: f, params: []string{"itemGuids"}, required: []string{"itemGuids"}, run: deleteMany})
+		// crmsync's extension: the trash (SPEC X1).
+		add(&method{name: "GetDeleted" + p, folder: f, params: []string{"includeProfilePictures", "includeForeignKeys"}, run: getTrash})
+		add(&method{name: "Restore" + s, folder: f, params: []string{"itemGuid"}, required: []string{"itemGuid"}, run: restore})
+	}
+
+	add(&method{name: "GetLastItemChangeId", run: lastChangeID})
+	add(&method{name: "GetItemChangeIdentifiers", run: changeIdentifiers,
+		params: []string{"folderName", "baseChangeId", "targetChangeId"}, required: []string{"folderName", "baseChangeId"}})
+	add(&method{name: "GetChangedItems", run: changedItems,
+		params:   []string{"folderNames", "baseChangeId", "targetChangeId", "includeForeignKeys", "includeProfilePictures"},
+		required: []string{"baseChangeId"}})
+	add(&method{name: "HaveItemsChanged", run: haveItemsChanged,
+		params: []string{"folderNames", "baseChangeId", "targetChangeId"}, required: []string{"baseChangeId"}})
+	add(&method{name: "HaveMyPermissionsChanged", run: havePermissionsChanged,
+		params: []string{"baseChangeId", "targetChangeId"}, required: []string{"baseChangeId"}})
+	add(&method{name: "GetMyModulePermissions", run: myPermissions})
+	add(&method{name: "GetUserSettings", run: userSettings})
+	add(&method{name: "SaveUserSetting", body: bodySetting, params: []string{"transmitObject"},
+		required: []string{"transmitObject"}, run: saveUserSetting})
+	add(&method{name: "GetGlobalSettings", run: globalSettings})
+	add(&method{name: "GetEnumValues", params: []string{"enumTypeName"}, run: enumValues})
+	return all
+}
+
+func logIn(ctx context.Context, s *Server, r *request) (*reply, error) {
+	u, err := s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
+	if err != nil {
+		if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
+			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: wrong user name or password"}
+		}
+		return nil, err
+	}
+	id, err := s.sessions.create(u)
+	if err != nil {
+		if err == errTooManySessions {
+			return nil, &decodeError{code: rcGeneralError, msg: err.Error()}
+		}
+		return nil, err
+	}
+	admin := u.IsAdmin
+	return &reply{SessionId: id, UserItemGuid: u.GUID, IsAdmin: &admin, WcfVersion: s.version}, nil
+}
+
+func logOut(ctx context.Context, s *Server, r *request) (*reply, error) {
+	s.sessions.remove(r.SessionID)
+	return &reply{}, nil
+}
+
+func getItems(ctx context.Context, s *Server, r *request) (*reply, error) {
+	items, err := s.crm.Items(ctx, r.method.folder, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+}
+
+func getItemsByGUIDs(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if len(r.ItemGUIDs) == 0 { // Items(nil) would mean "all"
+		return &reply{Data: []itemJSON{}}, nil
+	}
+	items, err := s.crm.Items(ctx, r.method.folder, r.ItemGUIDs)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+}
+
+func getIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) {
+	ids, err := s.crm.Identifiers(ctx, r.method.folder)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: renderIdentifiers(ids)}, nil
+}
+
+func search(ctx context.Context, s *Server, r *request) (*reply, error) {
+	items, err := s.crm.Search(ctx, r.method.folder, r.example, r.Operator == "Or")
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+}
+
+func searchIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) {
+	items, err := s.crm.Search(ctx, r.method.folder, r.example, r.Operator == "Or")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]identifierJSON, len(items))
+	for i, it := range items {
+		ids[i] = identifierJSON{ItemGUID: it.GUID, ItemVersion: it.Version}
+	}
+	return &reply{Data: ids}, nil
+}
+
+func saveOne(ctx context.Context, s *Server, r *request) (*reply, error) {
+	res, err := s.crm.Save(ctx, r.method.folder, r.patches, crmsync.SaveOptions{DieOnItemConflict: r.DieOnItemConflict})
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 1 {
+		return nil, fmt.Errorf("save returned %d results for 1 item", len(res))
+	}
+	if res[0].Err != nil {
+		return nil, res[0].Err
+	}
+	return &reply{Guid: res[0].GUID, ItemVersion: res[0].Version}, nil
+}
+
+// saveMany answers with one result per transmit object in Data. The
+// envelope's ReturnCode is rcSuccess only when every item was saved;
+// otherwise it is the code of the first failure, and the items that did
+// not fail were saved all the same.
+func saveMany(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if len(r.patches) == 0 {
+		return &reply{Data: []saveResultJSON{}}, nil
+	}
+	res, err := s.crm.Save(ctx, r.method.folder, r.patches, crmsync.SaveOptions{DieOnItemConflict: r.DieOnItemConflict})
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(r.patches) {
+		return nil, fmt.Errorf("save returned %d results for %d items", len(res), len(r.patches))
+	}
+	rep := &reply{}
+	out := make([]saveResultJSON, len(res))
+	failed := 0
+	for i, sr := range res {
+		out[i] = saveResultJSON{Guid: sr.GUID, ItemVersion: sr.Version, ReturnCode: ReturnCode(sr.Err)}
+		if sr.Err == nil {
+			continue
+		}
+		if out[i].ReturnCode == rcInternalError {
+			s.log.ErrorContext(ctx, "saving item failed", "method", r.method.name, "index", i, "err", sr.Err)
+		}
+		out[i].Description = describe(sr.Err)
+		if failed == 0 {
+			rep.ReturnCode = out[i].ReturnCode
+		}
+		failed++
+	}
+	if failed > 0 {
+		rep.Description = fmt.Sprintf("%d of %d items not saved (the others were): see Data", failed, len(res))
+	}
+	rep.Data = out
+	return rep, nil
+}
+
+func deleteOne(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if err := s.crm.Delete(ctx, r.method.folder, []string{r.ItemGUID}); err != nil {
+		return nil, err
+	}
+	return &reply{}, nil
+}
+
+func deleteMany(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if len(r.ItemGUIDs) == 0 {
+		return &reply{}, nil
+	}
+	if err := s.crm.Delete(ctx, r.method.folder, r.ItemGUIDs); err != nil {
+		return nil, err
+	}
+	return &reply{}, nil
+}
+
+func getTrash(ctx context.Context, s *Server, r *request) (*reply, error) {
+	items, err := s.crm.Trash(ctx, r.method.folder)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+}
+
+func restore(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if err := s.crm.Restore(ctx, r.method.folder, r.ItemGUID); err != nil {
+		return nil, err
+	}
+	return &reply{Guid: r.ItemGUID}, nil
+}
+
+func lastChangeID(ctx context.Context, s *Server, r *request) (*reply, error) {
+	id, err := s.crm.LastChangeID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Datum: id}, nil
+}
+
+// changeRange resolves (baseChangeId, targetChangeId]; an absent target
+// means the last change. A base beyond the last change means the log was
+// reset (or the client is confused): rcBaseItemChangeIdNotFound tells it
+// to reconcile fully, as eWay does for a base it no longer keeps.
+func changeRange(ctx context.Context, s *Server, r *request) (base, target int64, err error) {
+	last, err := s.crm.LastChangeID(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	base, target = r.BaseChangeID, last
+	if r.has["targetChangeId"] {
+		target = r.TargetChangeID
+	}
+	if base > last {
+		return 0, 0, &decodeError{code: rcBaseItemChangeIdNotFound, msg: fmt.Sprintf(
+			"baseChangeId %d is beyond the last change id %d: reconcile with the Get*Identifiers methods", base, last)}
+	}
+	if target > last {
+		return 0, 0, paramErrorf("targetChangeId %d is beyond the last change id %d", target, last)
+	}
+	if target < base {
+		return 0, 0, paramErrorf("targetChangeId %d is below baseChangeId %d", target, base)
+	}
+	return base, target, nil
+}
+
+func foldersOrAll(r *request) []crmsync.Folder {
+	if len(r.FolderNames) == 0 {
+		return crmsync.Folders
+	}
+	return r.FolderNames
+}
+
+func changeIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) {
+	base, target, err := changeRange(ctx, s, r)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := s.crm.ChangeIdentifiers(ctx, r.FolderName, base, target)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]changeJSON, len(changes))
+	for i, c := range changes {
+		out[i] = changeJSON{ItemGUID: c.GUID, FolderName: c.Folder, IsRemoved: c.Removed, ItemVersion: c.Version, ChangeId: c.ID}
+	}
+	return &reply{Data: out}, nil
+}
+
+func changedItems(ctx context.Context, s *Server, r *request) (*reply, error) {
+	base, target, err := changeRange(ctx, s, r)
+	if err != nil {
+		return nil, err
+	}
+	sets, err := s.crm.ChangedItems(ctx, foldersOrAll(r), base, target)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]changedItemsJSON, len(sets))
+	for i, set := range sets {
+		removed := set.Removed
+		if removed == nil {
+			removed = []string{}
+		}
+		out[i] = changedItemsJSON{FolderName: set.Folder, RemovedItemGuids: removed,
+			ChangedItems: renderItems(set.Items, r.IncludeForeignKeys, r.IncludeProfilePictures)}
+	}
+	return &reply{Data: out, FoldersWithChangedAvailability: []crmsync.Folder{}}, nil
+}
+
+func haveItemsChanged(ctx context.Context, s *Server, r *request) (*reply, error) {
+	base, target, err := changeRange(ctx, s, r)
+	if err != nil {
+		return nil, err
+	}
+	changed, err := s.crm.HaveItemsChanged(ctx, foldersOrAll(r), base, target)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Datum: changed}, nil
+}
+
+func havePermissionsChanged(ctx context.Context, s *Server, r *request) (*reply, error) {
+	base, target, err := changeRange(ctx, s, r)
+	if err != nil {
+		return nil, err
+	}
+	changed, err := s.crm.HavePermissionsChanged(ctx, base, target)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Datum: changed}, nil
+}
+
+func myPermissions(ctx context.Context, s *Server, r *request) (*reply, error) {
+	rights, err := s.crm.MyRights(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]permissionJSON, len(rights))
+	for i, rt := range rights {
+		out[i] = permissionJSON{FolderName: rt.Folder, View: rt.View.String(), Edit: rt.Edit.String(),
+			Delete: rt.Delete.String(), CanCreate: rt.CanCreate, CanExport: rt.CanExport}
+	}
+	return &reply{Data: out}, nil
+}
+
+func userSettings(ctx context.Context, s *Server, r *request) (*reply, error) {
+	settings, err := s.crm.UserSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]settingJSON, len(settings))
+	for i, st := range settings {
+		out[i] = settingJSON{Path: st.Path, Name: st.Name, Value: st.Value}
+	}
+	return &reply{Data: out}, nil
+}
+
+func saveUserSetting(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if err := s.crm.SaveUserSetting(ctx, r.setting); err != nil {
+		return nil, err
+	}
+	return &reply{}, nil
+}
+
+func globalSettings(ctx context.Context, s *Server, r *request) (*reply, error) {
+	settings, err := s.crm.GlobalSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]globalSettingJSON, 0, len(settings))
+	for name, v := range settings {
+		out = append(out, globalSettingJSON{Name: name, Value: v})
+	}
+	slices.SortFunc(out, func(a, b globalSettingJSON) int { return strings.Compare(a.Name, b.Name) })
+	return &reply{Data: out}, nil
+}
+
+func enumValues(ctx context.Context, s *Server, r *request) (*reply, error) {
+	values, err := s.crm.EnumValues(ctx, r.EnumTypeName)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]enumValueJSON, len(values))
+	for i, v := range values {
+		out[i] = enumValueJSON{ItemGUID: v.GUID, EnumType: v.EnumType, EnumTypeName: v.EnumType,
+			En: v.En, Cs: v.Cs, IsSystem: v.IsSystem, Rank: v.Rank}
+	}
+	return &reply{Data: out}, nil
+}

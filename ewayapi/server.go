@@ -1,0 +1,285 @@
+package ewayapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync"
+)
+
+// eWay return codes used by this server (reference/eway-crm.md §3.1).
+const (
+	rcSuccess                  = "rcSuccess"
+	rcGeneralError             = "rcGeneralError"
+	rcParameterError           = "rcParameterError"
+	rcInternalError            = "rcInternalError"
+	rcLoginFailed              = "rcLoginFailed"
+	rcBadSession               = "rcBadSession"
+	rcAccessDenied             = "rcAccessDenied"
+	rcItemConflict             = "rcItemConflict"
+	rcItemAlreadyUploaded      = "rcItemAlreadyUploaded"
+	rcDuplicateContact         = "rcDuplicateContact"
+	rcBaseItemChangeIdNotFound = "rcBaseItemChangeIdNotFound"
+)
+
+// returnCodes is the one table from domain error codes to eWay return
+// codes. ENOTFOUND has no eWay counterpart among the documented codes; it
+// becomes rcGeneralError with a Description saying what was not found.
+// EUNAUTHORIZED is rcBadSession, except in LogIn, where it is
+// rcLoginFailed.
+var returnCodes = map[string]string{
+	crmsync.ECONFLICT:     rcItemConflict,
+	crmsync.EEXISTS:       rcItemAlreadyUploaded,
+	crmsync.EDUPLICATE:    rcDuplicateContact,
+	crmsync.EINVALID:      rcParameterError,
+	crmsync.ENOTFOUND:     rcGeneralError,
+	crmsync.EFORBIDDEN:    rcAccessDenied,
+	crmsync.EUNAUTHORIZED: rcBadSession,
+	crmsync.EPRECONDITION: rcGeneralError,
+	crmsync.EINTERNAL:     rcInternalError,
+}
+
+// ReturnCode returns the eWay return code for err: rcSuccess for nil, the
+// code of returnCodes for a domain error, rcInternalError for anything else.
+func ReturnCode(err error) string {
+	if err == nil {
+		return rcSuccess
+	}
+	var de *decodeError
+	if errors.As(err, &de) {
+		return de.code
+	}
+	if rc, ok := returnCodes[crmsync.ErrorCode(err)]; ok {
+		return rc
+	}
+	return rcInternalError
+}
+
+// Prefixes are the URL path prefixes the server answers under:
+// `API.svc` (https deployments), `InsecureAPI.svc` (http) and the legacy
+// `WcfService/Service.svc`, each followed by the method name. Mount the
+// server on each of them.
+var Prefixes = []string{"/API.svc/", "/InsecureAPI.svc/", "/WcfService/Service.svc/"}
+
+// DefaultMaxBodyBytes bounds a request body: large enough for a batch of
+// contacts with profile pictures, small enough that one call cannot
+// exhaust memory.
+const DefaultMaxBodyBytes = 32 << 20
+
+// Options configure a Server. The zero value is usable: NewServer fills in
+// the defaults documented on each field.
+type Options struct {
+	// Logger receives one line per failed call (never passwords or
+	// session ids). Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of the session deadlines. Default: time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body. Default: DefaultMaxBodyBytes (32 MiB).
+	MaxBodyBytes int64
+	// SessionIdle ends a session not used for this long. Default: 20 min, as eWay.
+	SessionIdle time.Duration
+	// SessionMax ends a session this long after LogIn, used or not. Default: 24 h, as eWay.
+	SessionMax time.Duration
+	// MaxSessions bounds the sessions held in memory. Default: 10,000.
+	MaxSessions int
+	// MaxSessionsPerUser bounds one user's sessions; a new LogIn beyond it
+	// ends that user's least recently used session. Default: 100.
+	MaxSessionsPerUser int
+	// WcfVersion is reported by LogIn. Default: "9.0.0.180", the eWay API
+	// version whose subset crmsync implements, so clients enable matching features.
+	WcfVersion string
+}
+
+// Server serves the eWay-CRM compatible JSON API over a crmsync.CRM.
+// Every answer is HTTP 200 with the envelope {ReturnCode, Description,
+// Data | Datum | Guid, ...}, as eWay answers, except for requests that are
+// not POST (405) and paths outside Prefixes (404).
+type Server struct {
+	crm      crmsync.CRM
+	log      *slog.Logger
+	maxBody  int64
+	sessions *sessions
+	version  string
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// NewServer returns a Server answering with crm, sessions held in memory.
+func NewServer(crm crmsync.CRM, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.SessionIdle <= 0 {
+		opts.SessionIdle = 20 * time.Minute
+	}
+	if opts.SessionMax <= 0 {
+		opts.SessionMax = 24 * time.Hour
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = 10000
+	}
+	if opts.MaxSessionsPerUser <= 0 {
+		opts.MaxSessionsPerUser = 100
+	}
+	if opts.WcfVersion == "" {
+		opts.WcfVersion = "9.0.0.180"
+	}
+	return &Server{
+		crm:     crm,
+		log:     opts.Logger,
+		maxBody: opts.MaxBodyBytes,
+		version: opts.WcfVersion,
+		sessions: &sessions{
+			now: opts.Now, idle: opts.SessionIdle, max: opts.SessionMax,
+			limit: opts.MaxSessions, perUser: opts.MaxSessionsPerUser,
+			byID: map[string]*session{},
+		},
+	}
+}
+
+// Handle mounts the server on mux under every path of Prefixes.
+func (s *Server) Handle(mux *http.ServeMux) {
+	for _, p := range Prefixes {
+		mux.Handle(p, s)
+	}
+}
+
+// Sessions returns the number of live (not yet pruned) sessions.
+func (s *Server) Sessions() int { return s.sessions.count() }
+
+// reply is the envelope. Data, Datum and the LogIn fields appear only when
+// set; a method that returns a list always sets Data (maybe empty).
+type reply struct {
+	ReturnCode  string
+	Description string
+	Data        any    `json:",omitempty"`
+	Datum       any    `json:",omitempty"`
+	Guid        string `json:",omitempty"`
+	// ItemVersion is the version a Save* stored (crmsync's addition, so a
+	// client need not re-read the item to learn it).
+	ItemVersion int `json:",omitempty"`
+
+	SessionId    string `json:",omitempty"`
+	UserItemGuid string `json:",omitempty"`
+	IsAdmin      *bool  `json:",omitempty"`
+	WcfVersion   string `json:",omitempty"`
+
+	FoldersWithChangedAvailability []crmsync.Folder `json:",omitempty"`
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, ok := methodName(r.URL.Path)
+	if !ok {
+		s.write(w, http.StatusNotFound, &reply{ReturnCode: rcGeneralError,
+			Description: "not found: the API answers at /API.svc/{Method}"})
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.write(w, http.StatusMethodNotAllowed, &reply{ReturnCode: rcGeneralError,
+			Description: fmt.Sprintf("method %s not allowed: call %s with POST and a JSON body", r.Method, truncate(name))})
+		return
+	}
+	rep := s.call(r.Context(), name, http.MaxBytesReader(w, r.Body, s.maxBody))
+	s.write(w, http.StatusOK, rep)
+}
+
+// methodName extracts {Method} from one of the Prefixes.
+func methodName(path string) (string, bool) {
+	for _, p := range Prefixes {
+		if name, ok := strings.CutPrefix(path, p); ok && name != "" && !strings.Contains(name, "/") {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// call runs one API call and always returns an envelope; a panic in a
+// handler becomes rcInternalError, so the server keeps serving.
+func (s *Server) call(ctx context.Context, name string, body io.Reader) (rep *reply) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "api call panicked", "method", truncate(name), "panic", v)
+			rep = &reply{ReturnCode: rcInternalError, Description: "internal error"}
+		}
+	}()
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return s.fail(ctx, name, paramErrorf("request body exceeds the limit of %d bytes", tooBig.Limit))
+		}
+		return s.fail(ctx, name, paramErrorf("reading request body: %v", err))
+	}
+	req, err := decodeRequest(name, data)
+	if err != nil {
+		return s.fail(ctx, name, err)
+	}
+	if req.method.name != "LogIn" {
+		u, ok := s.sessions.get(req.SessionID)
+		if !ok {
+			msg := "session is unknown or expired: LogIn again"
+			if req.SessionID == "" {
+				msg = "missing parameter \"sessionId\": LogIn first"
+			}
+			return s.fail(ctx, name, &decodeError{code: rcBadSession, msg: msg})
+		}
+		ctx = crmsync.WithUser(ctx, u)
+	}
+	rep, err = req.method.run(ctx, s, req)
+	if err != nil {
+		return s.fail(ctx, name, err)
+	}
+	if rep.ReturnCode == "" {
+		rep.ReturnCode = rcSuccess
+	}
+	return rep
+}
+
+// fail turns err into an envelope. Internal errors are logged with their
+// cause and answered with a generic message that leaks nothing.
+func (s *Server) fail(ctx context.Context, name string, err error) *reply {
+	rc := ReturnCode(err)
+	msg := describe(err)
+	if rc == rcInternalError {
+		s.log.ErrorContext(ctx, "api call failed", "method", truncate(name), "err", err)
+	} else {
+		s.log.DebugContext(ctx, "api call refused", "method", truncate(name), "code", rc, "description", msg)
+	}
+	return &reply{ReturnCode: rc, Description: msg}
+}
+
+// describe is the Description for err: what the caller did wrong, never
+// an internal cause.
+func describe(err error) string {
+	var de *decodeError
+	if errors.As(err, &de) {
+		return de.msg
+	}
+	return crmsync.ErrorMessage(err)
+}
+
+func (s *Server) write(w http.ResponseWriter, status int, rep *reply) {
+	buf, err := json.Marshal(rep)
+	if err != nil {
+		s.log.Error("encoding api reply", "err", err)
+		status = http.StatusInternalServerError
+		buf = []byte(`{"ReturnCode":"rcInternalError","Description":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf)
+}
