@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	crm "github.com/crmsync/crmsync"
+)
+
+// apply executes the plans in batches, committing the state after each.
+// It reports whether every write succeeded or failed for good (clean); on
+// a transient failure the cursors must not advance, so the next run lists
+// the same changes again (writes already done are then recognised by their
+// versions).
+func (e *Engine) apply(ctx context.Context, plans []plan, run *Run) (clean bool, err error) {
+	clean = true
+	done := 0
+	for start := 0; start < len(plans); start += e.BatchSize {
+		batch := plans[start:min(start+e.BatchSize, len(plans))]
+		ok, err := e.applyBatch(ctx, batch, run, true)
+		if err != nil {
+			return false, err
+		}
+		clean = clean && ok
+		done += len(batch)
+		if e.Progress != nil {
+			e.Progress(Progress{Done: done, Total: len(plans)})
+		}
+	}
+	return clean, nil
+}
+
+func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followUps bool) (clean bool, err error) {
+	pid := e.Partnership.ID
+	var pending []Pending
+	var crmOps, remoteOps []Op
+	var crmIdx, remoteIdx []int // plan index of each op
+	for i, pl := range batch {
+		if op := pl.crmOp; op != nil {
+			if op.Kind == Create {
+				pending = append(pending, Pending{Side: CRMSide, CRMGUID: op.CRMGUID, SourceID: idOf(pl.it.remote, pl.it.pair, RemoteSide)})
+			}
+			crmOps, crmIdx = append(crmOps, *op), append(crmIdx, i)
+		}
+		if op := pl.remoteOp; op != nil {
+			if op.Kind == Create {
+				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID})
+			}
+			remoteOps, remoteIdx = append(remoteOps, *op), append(remoteIdx, i)
+		}
+	}
+	if len(pending) > 0 {
+		if err := e.State.AddPending(ctx, pid, pending); err != nil {
+			return false, err
+		}
+	}
+	if err := e.attachPhotos(ctx, batch, crmOps, crmIdx, remoteOps, remoteIdx); err != nil {
+		return false, err
+	}
+	remoteResults, err := applyAll(ctx, e.Remote, remoteOps)
+	if err != nil {
+		return false, fmt.Errorf("writing to the remote: %w", err)
+	}
+	crmResults, err := applyAll(ctx, e.CRM, crmOps)
+	if err != nil {
+		return false, fmt.Errorf("writing to the CRM: %w", err)
+	}
+	crmRes := make([]*Result, len(batch))
+	remoteRes := make([]*Result, len(batch))
+	for k, i := range crmIdx {
+		crmRes[i] = &crmResults[k]
+	}
+	for k, i := range remoteIdx {
+		remoteRes[i] = &remoteResults[k]
+	}
+
+	clean = true
+	var c Commit
+	c.Settled = pending
+	var more []plan
+	for i, pl := range batch {
+		cr, rr := crmRes[i], remoteRes[i]
+		failed := false
+		for _, res := range []struct {
+			r    *Result
+			side Side
+			op   *Op
+		}{{cr, CRMSide, pl.crmOp}, {rr, RemoteSide, pl.remoteOp}} {
+			if res.r == nil || res.r.Err == nil {
+				continue
+			}
+			code := crm.ErrorCode(res.r.Err)
+			if code == crm.EEXISTS && res.r.Record != nil {
+				res.r.Err = nil // the create had happened: take the item it found
+				continue
+			}
+			if code == crm.ENOTFOUND && res.op.Kind == Delete {
+				res.r.Err = nil // already gone
+				continue
+			}
+			failed = true
+			if transient(res.r.Err) {
+				clean = false
+				continue
+			}
+			run.Errors = append(run.Errors, ItemError{Side: res.side, ID: res.op.ID + res.op.CRMGUID, Message: crm.ErrorMessage(res.r.Err)})
+			run.Counts.Errors++
+			if f := e.followUp(ctx, pl, res.side, res.op); f != nil && followUps {
+				more = append(more, *f)
+			}
+		}
+		if failed {
+			continue
+		}
+		countPlan(&run.Counts, pl)
+		if pl.duplicate != nil {
+			run.Duplicates = append(run.Duplicates, *pl.duplicate)
+			c.Duplicates = append(c.Duplicates, *pl.duplicate)
+			continue
+		}
+		if pl.dropPair {
+			if pl.it.pair != nil {
+				c.RemoveCRM = append(c.RemoveCRM, pl.it.pair.CRMID)
+			}
+			continue
+		}
+		if pair := e.newPair(pl, cr, rr); pair != nil {
+			c.Save = append(c.Save, *pair)
+		}
+		if len(pl.merged.conflicts) > 0 {
+			run.Conflicts = append(run.Conflicts, pl.merged.conflicts...)
+			if e.Journal != nil {
+				if err := e.Journal.RecordConflicts(ctx, pl.merged.conflicts[0].CRMID, pl.merged.conflicts); err != nil {
+					return false, fmt.Errorf("recording conflicts: %w", err)
+				}
+			}
+		}
+	}
+	if err := e.State.Commit(ctx, pid, c); err != nil {
+		return false, err
+	}
+	if len(more) > 0 {
+		ok, err := e.applyBatch(ctx, more, run, false)
+		return clean && ok, err
+	}
+	return clean, nil
+}
+
+// applyAll calls Apply and checks it answered every op.
+func applyAll(ctx context.Context, r Replica, ops []Op) ([]Result, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	res, err := r.Apply(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(ops) {
+		return nil, fmt.Errorf("replica answered %d of %d writes", len(res), len(ops))
+	}
+	return res, nil
+}
+
+func idOf(r *Record, p *Pair, side Side) string {
+	if r != nil {
+		return r.ID
+	}
+	if p != nil {
+		if side == CRMSide {
+			return p.CRMID
+		}
+		return p.RemoteID
+	}
+	return ""
+}
+
+// newPair is the state of a plan's pair after its writes succeeded.
+func (e *Engine) newPair(pl plan, cr, rr *Result) *Pair {
+	it := pl.it
+	pair := Pair{}
+	if it.pair != nil {
+		pair = *it.pair
+		pair.Base = copyFields(pair.Base)
+	}
+	if it.crm != nil {
+		pair.CRMID, pair.CRMVersion = it.crm.ID, it.crm.Version
+	}
+	if it.remote != nil {
+		pair.RemoteID, pair.RemoteVersion = it.remote.ID, it.remote.Version
+	}
+	switch {
+	case pl.crmOp != nil && pl.crmOp.Kind == Create && cr != nil && cr.Record != nil:
+		pair.CRMID, pair.CRMVersion = cr.Record.ID, cr.Record.Version
+		pair.Base = copyFields(cr.Record.Fields)
+	case pl.remoteOp != nil && pl.remoteOp.Kind == Create && rr != nil && rr.Record != nil:
+		pair.RemoteID, pair.RemoteVersion = rr.Record.ID, rr.Record.Version
+		pair.Base = baseFields(it.crm.Fields)
+	default:
+		pair.Base = pl.merged.base
+		if cr != nil && cr.Record != nil {
+			pair.CRMVersion = cr.Record.Version
+		}
+		if rr != nil && rr.Record != nil {
+			pair.RemoteVersion = rr.Record.Version
+		}
+	}
+	if pair.CRMID == "" || pair.RemoteID == "" {
+		return nil
+	}
+	return &pair
+}
+
+// baseFields keeps the merged fields of a CRM record.
+func baseFields(fields map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, f := range mergeFields {
+		setField(out, f, fields[f])
+	}
+	return out
+}
+
+// followUp is what to do after a side refused a write for good.
+func (e *Engine) followUp(ctx context.Context, pl plan, side Side, op *Op) *plan {
+	it := pl.it
+	if side != CRMSide || it.pair == nil {
+		return nil
+	}
+	switch {
+	case op.Kind == Delete:
+		// The user may not delete the CRM contact: restore it remotely.
+		recs, err := e.CRM.Get(ctx, []string{it.pair.CRMID})
+		if err != nil || len(recs) == 0 {
+			return nil
+		}
+		r := recs[0]
+		return &plan{it: &item{pair: it.pair, crm: &r}, remoteOp: &Op{Kind: Create, CRMGUID: r.ID, Fields: remoteFields(r.Fields), Photo: r.Photo}}
+	case op.Kind == Create && pl.restoreCRM:
+		// The CRM contact cannot come back (it left the user's set): the
+		// remote copy goes.
+		return &plan{it: &item{pair: it.pair}, remoteOp: &Op{Kind: Delete, ID: it.pair.RemoteID}, dropPair: true}
+	case op.Kind == Update:
+		// The user may not edit the CRM contact: put the CRM values back.
+		crmFields := it.pair.Base
+		if it.crm != nil {
+			crmFields = it.crm.Fields
+		}
+		revert := map[string]string{}
+		for f := range op.Fields {
+			revert[f] = crmFields[f]
+		}
+		remote := it.remote
+		if remote == nil {
+			return nil
+		}
+		m := merge{base: baseFields(crmFields), toRemote: revert}
+		return &plan{it: &item{pair: it.pair, remote: remote}, merged: m, remoteOp: &Op{Kind: Update, ID: remote.ID, IfVersion: remote.Version, Fields: withGroups(revert, crmFields)}}
+	}
+	return nil
+}
+
+// attachPhotos fetches the picture bytes that writes need but the listing
+// did not carry.
+func (e *Engine) attachPhotos(ctx context.Context, batch []plan, crmOps []Op, crmIdx []int, remoteOps []Op, remoteIdx []int) error {
+	need := func(ops []Op, idx []int, source func(*item) *Record, from Replica) error {
+		var ids []string
+		var which []int
+		for k := range ops {
+			op := &ops[k]
+			if op.Kind == Delete || op.Kind == MoveToDuplicates || op.Fields[crm.FieldPicture] == "" || op.Photo != nil {
+				continue
+			}
+			r := source(batch[idx[k]].it)
+			if r != nil && r.Photo != nil {
+				op.Photo = r.Photo
+				continue
+			}
+			if id := idOfSource(batch[idx[k]].it, from == e.CRM); id != "" {
+				ids = append(ids, id)
+				which = append(which, k)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		recs, err := from.Get(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("reading photos: %w", err)
+		}
+		byID := map[string]*Record{}
+		for i := range recs {
+			byID[recs[i].ID] = &recs[i]
+		}
+		for n, k := range which {
+			if r := byID[ids[n]]; r != nil {
+				ops[k].Photo = r.Photo
+			}
+		}
+		return nil
+	}
+	if err := need(remoteOps, remoteIdx, func(it *item) *Record { return it.crm }, e.CRM); err != nil {
+		return err
+	}
+	return need(crmOps, crmIdx, func(it *item) *Record { return it.remote }, e.Remote)
+}
+
+func idOfSource(it *item, crmSide bool) string {
+	if crmSide {
+		return idOf(it.crm, it.pair, CRMSide)
+	}
+	return idOf(it.remote, it.pair, RemoteSide)
+}

@@ -1,0 +1,584 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	crm "github.com/crmsync/crmsync"
+)
+
+// ConflictJournal writes the losing values of conflicts into a system
+// journal "Item conflict" on the CRM contact (SPEC S2).
+type ConflictJournal interface {
+	RecordConflicts(ctx context.Context, crmID string, conflicts []Conflict) error
+}
+
+// Progress is reported while a cycle applies writes.
+type Progress struct {
+	Done, Total int
+}
+
+// Engine runs sync cycles of one partnership.
+type Engine struct {
+	Partnership *Partnership
+	State       StateStore
+	CRM         Replica
+	Remote      Replica
+	// Journal, when set, records conflict losers (usually the CRM replica).
+	Journal ConflictJournal
+
+	// DryRun plans without writing anything (SPEC X4).
+	DryRun bool
+	// ConfirmDeletes lets a run delete more than the breaker allows (S5).
+	ConfirmDeletes bool
+	// BatchSize is how many items are applied and committed at once.
+	BatchSize int
+	Progress  func(Progress)
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Breaker thresholds (SPEC S5): a run that would delete more than this
+// share of a side, and more than minBreakerDeletes contacts, stops.
+const (
+	breakerShare      = 0.20
+	minBreakerDeletes = 10
+)
+
+// item is one contact in a cycle: its pair, if any, and what each side
+// listed for it.
+type item struct {
+	pair       *Pair
+	crm        *Record
+	remote     *Record
+	crmGone    bool // deleted or left the set on the CRM side
+	remoteGone bool
+}
+
+// plan is what one item needs.
+type plan struct {
+	it          *item
+	crmOp       *Op
+	remoteOp    *Op
+	merged      merge
+	dropPair    bool
+	duplicate   *Duplicate
+	restoreCRM  bool // a remote delete the CRM refused: put the remote copy back
+	countAsEdit bool
+}
+
+// Cycle runs one sync cycle: list both sides, merge, apply, commit.
+func (e *Engine) Cycle(ctx context.Context) (*Run, error) {
+	e.defaults()
+	p := e.Partnership
+	run := &Run{Partnership: p.ID, Started: e.Now(), DryRun: e.DryRun, Outcome: "ok"}
+	err := e.cycle(ctx, run)
+	run.Finished = e.Now()
+	if err != nil {
+		run.Outcome, run.Message = "failed", err.Error()
+		if crm.ErrorCode(err) == crm.EPRECONDITION {
+			run.Outcome = "needs-confirmation"
+		}
+	}
+	if !e.DryRun {
+		if serr := e.State.SaveRun(context.WithoutCancel(ctx), run); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return run, err
+}
+
+func (e *Engine) defaults() {
+	if e.BatchSize <= 0 {
+		e.BatchSize = 500
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (e *Engine) cycle(ctx context.Context, run *Run) error {
+	p := e.Partnership
+	if !e.DryRun {
+		if err := e.recoverPending(ctx); err != nil {
+			return fmt.Errorf("recovering unfinished creates: %w", err)
+		}
+	}
+	crmSet, err := e.CRM.Changes(ctx, p.CursorCRM)
+	if err != nil {
+		return fmt.Errorf("listing CRM changes: %w", err)
+	}
+	remoteSet, err := e.Remote.Changes(ctx, p.CursorRemote)
+	if err != nil {
+		return fmt.Errorf("listing remote changes: %w", err)
+	}
+	for i := range remoteSet.Records {
+		splitRemoteNote(&remoteSet.Records[i])
+	}
+	items, err := e.join(ctx, crmSet, remoteSet)
+	if err != nil {
+		return err
+	}
+	pairCount, err := e.State.PairCount(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if remoteSet.Complete && len(remoteSet.Records) == 0 && pairCount > 0 && !e.ConfirmDeletes {
+		return crm.Errorf(crm.EPRECONDITION, "the remote address book is empty but %d contacts were synced with it; nothing was deleted — confirm to delete them in the CRM", pairCount)
+	}
+	plans, err := e.plan(ctx, items)
+	if err != nil {
+		return err
+	}
+	if err := e.checkBreaker(plans, pairCount); err != nil {
+		return err
+	}
+	if e.DryRun {
+		for _, pl := range plans {
+			countPlan(&run.Counts, pl)
+			run.Conflicts = append(run.Conflicts, pl.merged.conflicts...)
+			if pl.duplicate != nil {
+				run.Duplicates = append(run.Duplicates, *pl.duplicate)
+			}
+		}
+		return nil
+	}
+	clean, err := e.apply(ctx, plans, run)
+	if err != nil {
+		return err
+	}
+	if !clean {
+		run.Outcome = "partial"
+		return nil
+	}
+	cursors := &Cursors{CRM: crmSet.Cursor, Remote: remoteSet.Cursor}
+	if err := e.State.Commit(ctx, p.ID, Commit{Cursors: cursors, Synced: true}); err != nil {
+		return err
+	}
+	p.CursorCRM, p.CursorRemote, p.Synced = cursors.CRM, cursors.Remote, true
+	return nil
+}
+
+// splitRemoteNote moves the journal block of a remote note to its own field.
+func splitRemoteNote(r *Record) {
+	if r.Fields == nil {
+		r.Fields = map[string]string{}
+	}
+	note, block := SplitNote(r.Fields[crm.FieldNote])
+	setField(r.Fields, crm.FieldNote, note)
+	setField(r.Fields, FieldJournals, block)
+}
+
+func setField(m map[string]string, f, v string) {
+	if v == "" {
+		delete(m, f)
+		return
+	}
+	m[f] = v
+}
+
+// recoverPending settles creates of a run that died before committing
+// their outcome (SPEC S6): an item found by its CRM GUID is paired, the
+// rest are forgotten and planned again from the listings.
+func (e *Engine) recoverPending(ctx context.Context) error {
+	pid := e.Partnership.ID
+	pending, err := e.State.PendingOps(ctx, pid)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	var c Commit
+	for _, side := range []Side{RemoteSide, CRMSide} {
+		var guids []string
+		source := map[string]string{}
+		for _, pe := range pending {
+			if pe.Side == side {
+				guids = append(guids, pe.CRMGUID)
+				source[pe.CRMGUID] = pe.SourceID
+			}
+		}
+		if len(guids) == 0 {
+			continue
+		}
+		r := e.Remote
+		if side == CRMSide {
+			r = e.CRM
+		}
+		found, err := r.FindByCRMGUID(ctx, guids)
+		if err != nil {
+			return err
+		}
+		for _, rec := range found {
+			pair := Pair{Base: copyFields(rec.Fields)}
+			if side == RemoteSide {
+				splitRemoteNote(&rec)
+				pair.CRMID, pair.RemoteID, pair.RemoteVersion = rec.CRMGUID, rec.ID, rec.Version
+				pair.Base = e.crmForm(rec.Fields)
+			} else {
+				pair.CRMID, pair.RemoteID, pair.CRMVersion = rec.ID, source[rec.CRMGUID], rec.Version
+			}
+			c.Save = append(c.Save, pair)
+		}
+	}
+	c.Settled = pending
+	return e.State.Commit(ctx, pid, c)
+}
+
+// crmForm is a remote's fields as the CRM would store them.
+func (e *Engine) crmForm(fields map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, f := range mergeFields {
+		if v := fields[f]; v != "" {
+			if f != FieldJournals {
+				v = e.CRM.Normalize(f, v)
+			}
+			setField(out, f, v)
+		}
+	}
+	return out
+}
+
+// join matches the listed records with the stored pairs.
+func (e *Engine) join(ctx context.Context, crmSet, remoteSet ChangeSet) ([]*item, error) {
+	pid := e.Partnership.ID
+	var pairs []Pair
+	if crmSet.Complete || remoteSet.Complete {
+		all, err := e.State.AllPairs(ctx, pid)
+		if err != nil {
+			return nil, err
+		}
+		pairs = all
+	} else {
+		var crmIDs, remoteIDs []string
+		for _, r := range crmSet.Records {
+			crmIDs = append(crmIDs, r.ID)
+		}
+		crmIDs = append(crmIDs, crmSet.Deleted...)
+		for _, r := range remoteSet.Records {
+			remoteIDs = append(remoteIDs, r.ID)
+		}
+		remoteIDs = append(remoteIDs, remoteSet.Deleted...)
+		a, err := e.State.PairsByCRM(ctx, pid, crmIDs)
+		if err != nil {
+			return nil, err
+		}
+		b, err := e.State.PairsByRemote(ctx, pid, remoteIDs)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(a, b...)
+	}
+	byCRM := map[string]*item{}
+	byRemote := map[string]*item{}
+	var items []*item
+	for i := range pairs {
+		if byCRM[pairs[i].CRMID] != nil {
+			continue // loaded twice, by both ids
+		}
+		it := &item{pair: &pairs[i]}
+		byCRM[it.pair.CRMID] = it
+		byRemote[it.pair.RemoteID] = it
+		items = append(items, it)
+	}
+	var unpairedCRM, unpairedRemote []*item
+	seenCRM := map[string]bool{}
+	for i := range crmSet.Records {
+		r := &crmSet.Records[i]
+		seenCRM[r.ID] = true
+		if it := byCRM[r.ID]; it != nil {
+			if r.Version != it.pair.CRMVersion {
+				it.crm = r
+			}
+			continue
+		}
+		it := &item{crm: r}
+		byCRM[r.ID] = it
+		unpairedCRM = append(unpairedCRM, it)
+	}
+	seenRemote := map[string]bool{}
+	for i := range remoteSet.Records {
+		r := &remoteSet.Records[i]
+		seenRemote[r.ID] = true
+		if it := byRemote[r.ID]; it != nil {
+			if r.Version != it.pair.RemoteVersion {
+				it.remote = r
+			}
+			continue
+		}
+		// A remote item carrying the GUID of an unpaired CRM record is the
+		// copy of a create whose result was lost: pair them.
+		if it := byCRM[r.CRMGUID]; r.CRMGUID != "" && it != nil && it.pair == nil && it.remote == nil {
+			it.remote = r
+			continue
+		}
+		it := &item{remote: r}
+		unpairedRemote = append(unpairedRemote, it)
+	}
+	for _, id := range crmSet.Deleted {
+		if it := byCRM[id]; it != nil && it.pair != nil {
+			it.crmGone, it.crm = true, nil
+		}
+	}
+	for _, id := range remoteSet.Deleted {
+		if it := byRemote[id]; it != nil && it.pair != nil {
+			it.remoteGone, it.remote = true, nil
+		}
+	}
+	for _, it := range items {
+		if crmSet.Complete && !seenCRM[it.pair.CRMID] {
+			it.crmGone = true
+		}
+		if remoteSet.Complete && !seenRemote[it.pair.RemoteID] {
+			it.remoteGone = true
+		}
+	}
+	items = append(items, unpairedCRM...)
+	return append(items, unpairedRemote...), nil
+}
+
+// plan decides what every item needs.
+func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
+	crmEmails := map[string]string{} // e-mail → CRM id, for M13
+	for _, it := range items {
+		if it.crm != nil {
+			for _, email := range emails(it.crm.Fields) {
+				crmEmails[email] = it.crm.ID
+			}
+		}
+	}
+	var lookup []string
+	for _, it := range items {
+		if it.pair == nil && it.crm == nil && it.remote != nil {
+			for _, email := range emails(it.remote.Fields) {
+				if crmEmails[email] == "" {
+					lookup = append(lookup, email)
+				}
+			}
+		}
+	}
+	if len(lookup) > 0 {
+		known, err := e.State.CRMIDsByEmail(ctx, e.Partnership.ID, lookup)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range known {
+			crmEmails[k] = v
+		}
+	}
+	remoteWins := func(it *item) bool {
+		switch e.Partnership.Policy {
+		case PolicyCRM:
+			return false
+		case PolicyRemote:
+			return true
+		}
+		return it.crm != nil && it.remote != nil && it.remote.Modified.After(it.crm.Modified)
+	}
+	var plans []plan
+	for _, it := range items {
+		pl := plan{it: it}
+		switch {
+		case it.pair == nil && it.crm != nil && it.remote != nil:
+			// A create recovered by its GUID: the remote copy is the base.
+			m := mergePair(e.crmForm(it.remote.Fields), it.crm.Fields, it.remote.Fields, e.CRM.Normalize, e.Remote.Normalize, false)
+			pl.merged = m
+			pl.remoteOp = e.updateOp(it.remote, m.toRemote)
+		case it.pair == nil && it.crm != nil:
+			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.crm.ID, Fields: remoteFields(it.crm.Fields), Photo: it.crm.Photo}
+		case it.pair == nil && it.remote != nil:
+			if it.remote.CRMGUID != "" {
+				// Ours, but its CRM contact is paired with another copy:
+				// a leftover of a lost create. Remove it.
+				if known, err := e.State.PairsByCRM(ctx, e.Partnership.ID, []string{it.remote.CRMGUID}); err != nil {
+					return nil, err
+				} else if len(known) > 0 && known[0].RemoteID != it.remote.ID {
+					pl.remoteOp = &Op{Kind: Delete, ID: it.remote.ID, IfVersion: it.remote.Version}
+					break
+				}
+			}
+			if dup := e.duplicateOf(it.remote, crmEmails); dup != nil {
+				pl.duplicate = dup
+				pl.remoteOp = &Op{Kind: MoveToDuplicates, ID: it.remote.ID}
+				break
+			}
+			pl.crmOp = &Op{Kind: Create, CRMGUID: e.crmGUIDFor(it.remote.ID), Fields: e.crmForm(it.remote.Fields), Photo: it.remote.Photo}
+			delete(pl.crmOp.Fields, FieldJournals)
+		case it.crmGone && it.remoteGone:
+			pl.dropPair = true
+		case it.crmGone && it.remote != nil:
+			// An edit beats a delete: the CRM gets the contact back.
+			pl.crmOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: e.crmForm(mergeOnto(it.pair.Base, it.remote.Fields))}
+			delete(pl.crmOp.Fields, FieldJournals)
+			pl.restoreCRM = true
+		case it.crmGone:
+			pl.remoteOp = &Op{Kind: Delete, ID: it.pair.RemoteID, IfVersion: it.pair.RemoteVersion}
+			pl.dropPair = true
+		case it.remoteGone && it.crm != nil:
+			// An edit beats a delete: the remote gets the contact back.
+			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: remoteFields(it.crm.Fields), Photo: it.crm.Photo}
+		case it.remoteGone:
+			pl.crmOp = &Op{Kind: Delete, ID: it.pair.CRMID, IfVersion: it.pair.CRMVersion}
+			pl.dropPair = true
+		case it.crm != nil || it.remote != nil:
+			var crmFields, remoteFields map[string]string
+			if it.crm != nil {
+				crmFields = it.crm.Fields
+			}
+			if it.remote != nil {
+				remoteFields = it.remote.Fields
+			}
+			m := mergePair(it.pair.Base, crmFields, remoteFields, e.CRM.Normalize, e.Remote.Normalize, remoteWins(it))
+			for i := range m.conflicts {
+				m.conflicts[i].CRMID = it.pair.CRMID
+			}
+			pl.merged = m
+			if len(m.toCRM) > 0 {
+				pl.crmOp = &Op{Kind: Update, ID: it.pair.CRMID, IfVersion: versionOf(it.crm, it.pair.CRMVersion), Fields: withGroups(m.toCRM, m.base)}
+			}
+			pl.remoteOp = e.updateOp(it.remote, m.toRemote)
+			if pl.remoteOp != nil && it.remote == nil {
+				pl.remoteOp.ID, pl.remoteOp.IfVersion = it.pair.RemoteID, it.pair.RemoteVersion
+			}
+		default:
+			continue
+		}
+		plans = append(plans, pl)
+	}
+	return plans, nil
+}
+
+func versionOf(r *Record, stored string) string {
+	if r != nil {
+		return r.Version
+	}
+	return stored
+}
+
+// updateOp builds a remote update writing fields, or nil if there are none.
+func (e *Engine) updateOp(r *Record, fields map[string]string) *Op {
+	if len(fields) == 0 {
+		return nil
+	}
+	op := &Op{Kind: Update, Fields: fields}
+	if r != nil {
+		op.ID, op.IfVersion = r.ID, r.Version
+	}
+	return op
+}
+
+// mergeOnto returns base overlaid with the non-empty values of top.
+func mergeOnto(base, top map[string]string) map[string]string {
+	out := copyFields(base)
+	for k, v := range top {
+		setField(out, k, v)
+	}
+	return out
+}
+
+func copyFields(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// remoteFields are CRM fields as a remote create gets them: the note with
+// the journal block joined in.
+func remoteFields(fields map[string]string) map[string]string {
+	out := copyFields(fields)
+	delete(out, FieldJournals)
+	setField(out, crm.FieldNote, JoinNote(fields[crm.FieldNote], fields[FieldJournals]))
+	return out
+}
+
+// emails returns the lower-cased e-mail addresses of a record.
+func emails(fields map[string]string) []string {
+	var out []string
+	for _, f := range []string{crm.FieldEmail1, crm.FieldEmail2, crm.FieldEmail3} {
+		if v := strings.ToLower(strings.TrimSpace(fields[f])); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (e *Engine) duplicateOf(r *Record, crmEmails map[string]string) *Duplicate {
+	for _, email := range emails(r.Fields) {
+		if id := crmEmails[email]; id != "" {
+			name := strings.TrimSpace(r.Fields[crm.FieldFirstName] + " " + r.Fields[crm.FieldLastName])
+			return &Duplicate{RemoteID: r.ID, CRMID: id, Email: email, Name: name, Found: e.Now()}
+		}
+	}
+	return nil
+}
+
+// crmGUIDFor derives the GUID a CRM contact created from remote id gets,
+// so that a retried create finds the first one (SPEC S6).
+func (e *Engine) crmGUIDFor(remoteID string) string {
+	h := sha1.Sum([]byte(fmt.Sprintf("crmsync:%d:%s", e.Partnership.ID, remoteID)))
+	h[6] = h[6]&0x0f | 0x50 // version 5
+	h[8] = h[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// checkBreaker stops a run that would delete too much (SPEC S5).
+func (e *Engine) checkBreaker(plans []plan, pairCount int) error {
+	if e.ConfirmDeletes {
+		return nil
+	}
+	var crmDeletes, remoteDeletes int
+	for _, pl := range plans {
+		if pl.crmOp != nil && pl.crmOp.Kind == Delete {
+			crmDeletes++
+		}
+		if pl.remoteOp != nil && pl.remoteOp.Kind == Delete && pl.it.pair != nil {
+			remoteDeletes++
+		}
+	}
+	limit := max(minBreakerDeletes, int(breakerShare*float64(pairCount)))
+	if crmDeletes > limit || remoteDeletes > limit {
+		return crm.Errorf(crm.EPRECONDITION,
+			"this run would delete %d contacts in the CRM and %d in the remote address book out of %d synced; nothing was deleted — confirm to go ahead",
+			crmDeletes, remoteDeletes, pairCount)
+	}
+	return nil
+}
+
+func countPlan(c *Counts, pl plan) {
+	count := func(op *Op, created, updated, deleted *int) {
+		if op == nil {
+			return
+		}
+		switch op.Kind {
+		case Create:
+			*created++
+		case Update:
+			*updated++
+		case Delete:
+			*deleted++
+		}
+	}
+	count(pl.crmOp, &c.CreatedInCRM, &c.UpdatedInCRM, &c.DeletedInCRM)
+	count(pl.remoteOp, &c.CreatedInRemote, &c.UpdatedInRemote, &c.DeletedInRemote)
+	if pl.duplicate != nil {
+		c.Duplicates++
+	}
+	c.Conflicts += len(pl.merged.conflicts)
+}
+
+// transient reports whether an op error may succeed on a later run.
+func transient(err error) bool {
+	switch crm.ErrorCode(err) {
+	case crm.EFORBIDDEN, crm.EINVALID, crm.EDUPLICATE:
+		return false
+	}
+	return true
+}
+
