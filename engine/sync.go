@@ -581,4 +581,3 @@ func transient(err error) bool {
 	}
 	return true
 }
-
