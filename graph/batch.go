@@ -1,0 +1,323 @@
+package graph
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// maxBatch is Graph's limit of requests in one $batch (§1.9).
+const maxBatch = 20
+
+// maxBatchBytes keeps a $batch under Graph's 4 MB per REST request, with
+// room for the envelope; base64 makes a photo a third larger.
+const maxBatchBytes = 3_500_000
+
+// sub is one request inside a $batch.
+type sub struct {
+	method string
+	url    string // relative to /v1.0, e.g. "/me/contacts/{id}"
+	// body is JSON, or raw bytes when contentType is not JSON (a photo).
+	body        []byte
+	contentType string
+	header      map[string]string
+	safe        bool // may be sent again when its outcome is unknown
+}
+
+// subResult is the answer to one sub.
+type subResult struct {
+	status int
+	header map[string]string
+	body   []byte
+	err    error // transport failure, or errUnknownOutcome
+}
+
+// unit is a run of subs that stays together, in order, in one $batch
+// (e.g. a photo upload and the read of the changeKey it produced). A sub
+// after a failed one is not run; it gets the failure.
+type unit []sub
+
+type batchRequest struct {
+	ID        string            `json:"id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      json.RawMessage   `json:"body,omitempty"`
+	DependsOn []string          `json:"dependsOn,omitempty"`
+}
+
+type batchResponse struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// unitState tracks a unit across rounds.
+type unitState struct {
+	pos      int // next sub to send
+	attempts int
+	results  []subResult
+	done     bool
+}
+
+// batch runs units through $batch: up to 20 requests per batch, chained
+// with dependsOn so that each batch runs one request at a time in the
+// mailbox, and up to MaxInFlight batches at once — never more than four
+// requests in the mailbox, as Outlook allows (§1.9, §1.10). Requests that
+// were not run (424), were throttled (429/503, which raise the fence) or
+// failed on the server are sent again in a later round while that is safe.
+// The answer holds one result per sub of each unit.
+func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error) {
+	states := make([]*unitState, len(units))
+	for i, u := range units {
+		states[i] = &unitState{results: make([]subResult, len(u))}
+	}
+	for {
+		var pending []int
+		for i, s := range states {
+			if !s.done && s.pos < len(units[i]) {
+				pending = append(pending, i)
+			} else {
+				s.done = true
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		groups := packUnits(units, states, pending, cl.cfg.BatchSize)
+		var wg sync.WaitGroup
+		errs := make([]error, len(groups))
+		work := make(chan int)
+		for range min(cl.cfg.MaxInFlight, len(groups)) {
+			wg.Go(func() {
+				for g := range work {
+					errs[g] = cl.runBatch(ctx, units, states, groups[g])
+				}
+			})
+		}
+		for g := range groups {
+			work <- g
+		}
+		close(work)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
+	out := make([][]subResult, len(units))
+	for i, s := range states {
+		out[i] = s.results
+	}
+	return out, nil
+}
+
+// packUnits groups pending units into batches of at most size requests and
+// maxBatchBytes of bodies, keeping each unit's remaining subs together.
+func packUnits(units []unit, states []*unitState, pending []int, size int) [][]int {
+	var groups [][]int
+	var cur []int
+	n, bytes := 0, 0
+	for _, i := range pending {
+		rest := units[i][states[i].pos:]
+		b := 0
+		for _, s := range rest {
+			b += len(s.body)*4/3 + 200
+		}
+		if len(cur) > 0 && (n+len(rest) > size || bytes+b > maxBatchBytes) {
+			groups = append(groups, cur)
+			cur, n, bytes = nil, 0, 0
+		}
+		cur = append(cur, i)
+		n += len(rest)
+		bytes += b
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
+}
+
+type slot struct{ unit, sub int }
+
+// runBatch sends one $batch holding the remaining subs of the given units
+// and records what came back. Only a failure that ends the whole call
+// (context, sign-in) is returned.
+func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitState, group []int) error {
+	var reqs []batchRequest
+	var slots []slot
+	safe := true
+	for _, i := range group {
+		for j := states[i].pos; j < len(units[i]); j++ {
+			s := units[i][j]
+			id := strconv.Itoa(len(reqs) + 1)
+			r := batchRequest{ID: id, Method: s.method, URL: s.url}
+			if len(s.header) > 0 || s.body != nil {
+				r.Headers = map[string]string{}
+				for k, v := range s.header {
+					r.Headers[k] = v
+				}
+			}
+			if s.body != nil {
+				ct := s.contentType
+				if ct == "" {
+					ct = "application/json"
+				}
+				r.Headers["Content-Type"] = ct
+				if isJSON(ct) {
+					r.Body = s.body
+				} else {
+					r.Body, _ = json.Marshal(base64.StdEncoding.EncodeToString(s.body))
+				}
+			}
+			if !cl.cfg.ParallelBatches && len(reqs) > 0 {
+				r.DependsOn = []string{reqs[len(reqs)-1].ID}
+			}
+			reqs = append(reqs, r)
+			slots = append(slots, slot{i, j})
+			safe = safe && s.safe
+		}
+	}
+	payload, err := json.Marshal(map[string]any{"requests": reqs})
+	if err != nil {
+		return fmt.Errorf("encoding $batch: %w", err)
+	}
+	r, err := cl.do(ctx, call{method: http.MethodPost, url: "/$batch", body: payload, safe: safe, cost: len(reqs)})
+	if err != nil {
+		if errors.Is(err, errUnknownOutcome) {
+			// The batch may have run in part: safe requests go again,
+			// unsafe ones report that their outcome is unknown.
+			for _, sl := range slots {
+				st := states[sl.unit]
+				if st.done || sl.sub != st.pos {
+					continue
+				}
+				if units[sl.unit][sl.sub].safe {
+					cl.retryOrFail(st, units[sl.unit], err)
+				} else {
+					cl.finish(st, units[sl.unit], sl.sub, subResult{err: err})
+				}
+			}
+			return nil
+		}
+		return err
+	}
+	if r.status != http.StatusOK {
+		perr := statusError("$batch", r.status, r.body)
+		for _, i := range group {
+			cl.finish(states[i], units[i], states[i].pos, subResult{status: r.status, err: perr})
+		}
+		return nil
+	}
+	var answer struct {
+		Responses []batchResponse `json:"responses"`
+	}
+	if err := json.Unmarshal(r.body, &answer); err != nil {
+		return fmt.Errorf("decoding $batch answer: %w", err)
+	}
+	byID := make(map[string]batchResponse, len(answer.Responses))
+	for _, a := range answer.Responses {
+		byID[a.ID] = a
+	}
+	for k, sl := range slots {
+		st := states[sl.unit]
+		if st.done || sl.sub != st.pos {
+			continue // an earlier sub of the unit failed or was not run
+		}
+		s := units[sl.unit][sl.sub]
+		a, ok := byID[reqs[k].ID]
+		switch {
+		case !ok || a.Status == http.StatusFailedDependency:
+			// Not run: send again next round; the first request of a
+			// batch has no dependency, so every round makes progress.
+			if !ok || k == 0 {
+				cl.retryOrFail(st, units[sl.unit], fmt.Errorf("$batch did not run request %s (status %d)", reqs[k].ID, a.Status))
+			}
+		case a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable:
+			d := retryAfter(header(a.Headers, "Retry-After"), cl.backoff(st.attempts+1))
+			cl.lim.pause(min(d, cl.cfg.MaxRetryAfter))
+			cl.retryOrFail(st, units[sl.unit], fmt.Errorf("graph answered %d", a.Status))
+		case a.Status >= 500:
+			if s.safe {
+				cl.retryOrFail(st, units[sl.unit], fmt.Errorf("graph answered %d: %s", a.Status, errorText(a.Body)))
+			} else {
+				cl.finish(st, units[sl.unit], sl.sub, subResult{status: a.Status, err: fmt.Errorf("%w: graph answered %d", errUnknownOutcome, a.Status)})
+			}
+		default:
+			res := subResult{status: a.Status, header: a.Headers, body: decodeBody(a)}
+			if a.Status >= 400 {
+				res.err = statusError(s.method+" "+opName(s.url), a.Status, res.body)
+				cl.finish(st, units[sl.unit], sl.sub, res)
+				continue
+			}
+			st.results[sl.sub] = res
+			st.pos++
+			st.attempts = 0
+		}
+	}
+	return nil
+}
+
+// retryOrFail counts a failed attempt of the unit's current sub; past
+// MaxAttempts the unit ends with err.
+func (cl *Client) retryOrFail(st *unitState, u unit, err error) {
+	st.attempts++
+	if st.attempts >= cl.cfg.MaxAttempts {
+		cl.finish(st, u, st.pos, subResult{err: fmt.Errorf("giving up after %d attempts: %w", st.attempts, err)})
+	}
+}
+
+// finish ends a unit at sub j with res; later subs get the same failure.
+func (cl *Client) finish(st *unitState, u unit, j int, res subResult) {
+	for k := j; k < len(u); k++ {
+		st.results[k] = res
+	}
+	st.done = true
+}
+
+// decodeBody returns an inner answer's body: JSON as is, other content
+// (a photo) decoded from the base64 string Graph puts in its place.
+func decodeBody(a batchResponse) []byte {
+	if len(a.Body) == 0 || string(a.Body) == "null" {
+		return nil
+	}
+	if a.Body[0] == '"' && !isJSON(header(a.Headers, "Content-Type")) {
+		var s string
+		if json.Unmarshal(a.Body, &s) == nil {
+			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+				return b
+			}
+		}
+	}
+	return a.Body
+}
+
+func isJSON(ct string) bool {
+	return ct == "" || strings.Contains(strings.ToLower(ct), "json")
+}
+
+// header looks a header up case-insensitively, as JSON keys are not
+// canonicalised.
+func header(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// opName shortens a request URL to its resource for error messages.
+func opName(u string) string {
+	u, _, _ = strings.Cut(u, "?")
+	return u
+}
