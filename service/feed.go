@@ -1,0 +1,255 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"github.com/crmsync/crmsync"
+)
+
+func checkRange(base, target int64) error {
+	if base < 0 || target < base {
+		return crmsync.Errorf(crmsync.EINVALID, "bad change range (%d, %d]", base, target)
+	}
+	return nil
+}
+
+// LastChangeID implements crmsync.CRM; any signed-in caller may ask.
+func (s *Service) LastChangeID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.read(ctx, func(ss *session) error {
+		var err error
+		id, err = ss.tx.LastChangeID()
+		return err
+	})
+	return id, err
+}
+
+// fed is one item of the feed: its last change in the range and, when the
+// caller sees it now, its current state.
+type fed struct {
+	change crmsync.Change
+	item   *crmsync.Item // nil when removed or no longer visible
+}
+
+// feed computes the caller's view of the changes of folders in (base,
+// target], one entry per item (its last change there), in change order.
+// An item the caller cannot see now is reported as removed only if the
+// caller could see it at one of those changes or just before base, so that
+// the feed never reveals items the caller never saw.
+func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, error) {
+	changes, err := ss.tx.Changes(folders, base, target)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		folder crmsync.Folder
+		guid   string
+	}
+	last := map[key]int{}   // index in changes of each item's last change
+	hist := map[key][]int{} // indexes of all changes of each item
+	for i, c := range changes {
+		k := key{c.Folder, c.GUID}
+		last[k] = i
+		hist[k] = append(hist[k], i)
+	}
+	byFolder := map[crmsync.Folder][]string{}
+	for k := range last {
+		byFolder[k.folder] = append(byFolder[k.folder], k.guid)
+	}
+	current := map[key]*crmsync.Item{}
+	for f, guids := range byFolder {
+		items, err := ss.tx.ItemsByGUID(f, guids)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			current[key{f, it.GUID}] = it
+		}
+	}
+	var out []fed
+	for i, c := range changes {
+		k := key{c.Folder, c.GUID}
+		if last[k] != i {
+			continue
+		}
+		it := current[k]
+		if it != nil && !it.Trashed {
+			ok, err := ss.can(view, it)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, fed{change: crmsync.Change{ID: c.ID, Folder: c.Folder, GUID: c.GUID, Version: c.Version, At: c.At}, item: it})
+				continue
+			}
+		}
+		var mine []LoggedChange
+		for _, j := range hist[k] {
+			mine = append(mine, changes[j])
+		}
+		saw, err := ss.sawBefore(mine, c, base)
+		if err != nil {
+			return nil, err
+		}
+		if saw {
+			out = append(out, fed{change: crmsync.Change{ID: c.ID, Folder: c.Folder, GUID: c.GUID, Version: c.Version, Removed: true, At: c.At}})
+		}
+	}
+	return out, nil
+}
+
+// sawBefore reports whether the caller could see the item of c at one of
+// its changes in the range (mine) or at its last change up to base.
+func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64) (bool, error) {
+	if ss.c.system {
+		return true, nil
+	}
+	check := func(lc LoggedChange) (bool, error) {
+		it := &crmsync.Item{Folder: lc.Folder, GUID: lc.GUID, Fields: map[string]string{}}
+		it.Set(crmsync.FieldOwnerGUID, lc.Owner)
+		if lc.Private {
+			it.Set(crmsync.FieldIsPrivate, "true")
+		}
+		it.Set(crmsync.FieldCompanyGUID, lc.CompanyGUID)
+		it.Set(crmsync.FieldContactGUID, lc.ContactGUID)
+		return ss.can(view, it)
+	}
+	for _, lc := range changes {
+		if ok, err := check(lc); err != nil || ok {
+			return ok, err
+		}
+	}
+	prev, err := ss.tx.ChangeBefore(c.GUID, base)
+	if err != nil || prev == nil {
+		return false, err
+	}
+	if prev.Folder != c.Folder {
+		return false, nil
+	}
+	return check(*prev)
+}
+
+func checkFolders(folders []crmsync.Folder) error {
+	if len(folders) == 0 {
+		return crmsync.Errorf(crmsync.EINVALID, "no folder given")
+	}
+	for _, f := range folders {
+		if err := checkFolder(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ChangeIdentifiers implements crmsync.CRM: one entry per item changed in
+// the range (its last change there), filtered by the caller's View level.
+func (s *Service) ChangeIdentifiers(ctx context.Context, folder crmsync.Folder, base, target int64) ([]crmsync.Change, error) {
+	if err := checkFolder(folder); err != nil {
+		return nil, err
+	}
+	if err := checkRange(base, target); err != nil {
+		return nil, err
+	}
+	var out []crmsync.Change
+	err := s.read(ctx, func(ss *session) error {
+		fs, err := ss.feed([]crmsync.Folder{folder}, base, target)
+		for _, f := range fs {
+			out = append(out, f.change)
+		}
+		return err
+	})
+	return out, err
+}
+
+// ChangedItems implements crmsync.CRM; the answer has one entry per
+// requested folder, in the order asked.
+func (s *Service) ChangedItems(ctx context.Context, folders []crmsync.Folder, base, target int64) ([]crmsync.ChangedItems, error) {
+	if err := checkFolders(folders); err != nil {
+		return nil, err
+	}
+	if err := checkRange(base, target); err != nil {
+		return nil, err
+	}
+	var out []crmsync.ChangedItems
+	err := s.read(ctx, func(ss *session) error {
+		var uniq []crmsync.Folder
+		for _, f := range folders {
+			if !slices.Contains(uniq, f) {
+				uniq = append(uniq, f)
+			}
+		}
+		fs, err := ss.feed(uniq, base, target)
+		if err != nil {
+			return err
+		}
+		idx := map[crmsync.Folder]int{}
+		for i, f := range uniq {
+			idx[f] = i
+			out = append(out, crmsync.ChangedItems{Folder: f})
+		}
+		for _, f := range fs {
+			ci := &out[idx[f.change.Folder]]
+			if f.item != nil {
+				ci.Items = append(ci.Items, f.item)
+			} else {
+				ci.Removed = append(ci.Removed, f.change.GUID)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// HaveItemsChanged implements crmsync.CRM.
+func (s *Service) HaveItemsChanged(ctx context.Context, folders []crmsync.Folder, base, target int64) (bool, error) {
+	if err := checkFolders(folders); err != nil {
+		return false, err
+	}
+	if err := checkRange(base, target); err != nil {
+		return false, err
+	}
+	var changed bool
+	err := s.read(ctx, func(ss *session) error {
+		fs, err := ss.feed(folders, base, target)
+		changed = len(fs) > 0
+		return err
+	})
+	return changed, err
+}
+
+// HavePermissionsChanged implements crmsync.CRM: true when, in the range,
+// the rights of a group the caller is in changed, or the caller's
+// memberships or administrator flag did. The system caller sees every
+// permission change.
+func (s *Service) HavePermissionsChanged(ctx context.Context, base, target int64) (bool, error) {
+	if err := checkRange(base, target); err != nil {
+		return false, err
+	}
+	var changed bool
+	err := s.read(ctx, func(ss *session) error {
+		cs, err := ss.tx.Changes([]crmsync.Folder{PermissionsFolder}, base, target)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if ss.c.system || c.GUID == ss.c.guid() || slices.Contains(ss.c.user.Groups, groupKeyName(c.GUID)) {
+				changed = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return changed, err
+}
+
+const groupKeyPrefix = "group:"
+
+func groupKey(name string) string { return groupKeyPrefix + name }
+
+func groupKeyName(key string) string {
+	if len(key) > len(groupKeyPrefix) && key[:len(groupKeyPrefix)] == groupKeyPrefix {
+		return key[len(groupKeyPrefix):]
+	}
+	return "\x00" // matches no group
+}

@@ -1,0 +1,29 @@
+package sqlite
+
+import (
+	"net/url"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// driverName is the database/sql name modernc.org/sqlite registers.
+const driverName = "sqlite"
+
+// dsn builds the connection string for path. WAL lets readers run beside the
+// single writer; synchronous=NORMAL is durable across application crashes
+// in WAL mode; busy_timeout makes a reader wait out a checkpoint instead of
+// failing; _txlock=immediate takes the write lock at BEGIN so two writers
+// never deadlock upgrading a read lock.
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if write {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
