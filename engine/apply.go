@@ -253,7 +253,7 @@ func (e *Engine) followUp(ctx context.Context, pl plan, side Side, op *Op) *plan
 			return nil
 		}
 		m := merge{base: baseFields(crmFields), toRemote: revert}
-		return &plan{it: &item{pair: it.pair, remote: remote}, merged: m, remoteOp: &Op{Kind: Update, ID: remote.ID, IfVersion: remote.Version, Fields: withGroups(revert, crmFields)}}
+		return &plan{it: &item{pair: it.pair, remote: remote}, merged: m, remoteOp: e.updateOp(remote, revert, m.base)}
 	}
 	return nil
 }

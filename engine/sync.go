@@ -49,6 +49,9 @@ const (
 	minBreakerDeletes = 10
 )
 
+// maxPasses bounds the passes of one cycle.
+const maxPasses = 3
+
 // item is one contact in a cycle: its pair, if any, and what each side
 // listed for it.
 type item struct {
@@ -76,7 +79,16 @@ func (e *Engine) Cycle(ctx context.Context) (*Run, error) {
 	e.defaults()
 	p := e.Partnership
 	run := &Run{Partnership: p.ID, Started: e.Now(), DryRun: e.DryRun, Outcome: "ok"}
-	err := e.cycle(ctx, run)
+	// Passes repeat while they write, so the cursors move past the
+	// engine's own writes at once: a change a user makes right after a
+	// write is then listed against the right versions.
+	var err error
+	for pass := 0; pass < maxPasses; pass++ {
+		before := run.Counts
+		if err = e.cycle(ctx, run); err != nil || e.DryRun || run.Outcome != "ok" || run.Counts == before {
+			break
+		}
+	}
 	run.Finished = e.Now()
 	if err != nil {
 		run.Outcome, run.Message = "failed", err.Error()
@@ -388,7 +400,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			// A create recovered by its GUID: the remote copy is the base.
 			m := mergePair(e.crmForm(it.remote.Fields), it.crm.Fields, it.remote.Fields, e.CRM.Normalize, e.Remote.Normalize, false)
 			pl.merged = m
-			pl.remoteOp = e.updateOp(it.remote, m.toRemote)
+			pl.remoteOp = e.updateOp(it.remote, m.toRemote, m.base)
 		case it.pair == nil && it.crm != nil:
 			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.crm.ID, Fields: remoteFields(it.crm.Fields), Photo: it.crm.Photo}
 		case it.pair == nil && it.remote != nil:
@@ -441,7 +453,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			if len(m.toCRM) > 0 {
 				pl.crmOp = &Op{Kind: Update, ID: it.pair.CRMID, IfVersion: versionOf(it.crm, it.pair.CRMVersion), Fields: withGroups(m.toCRM, m.base)}
 			}
-			pl.remoteOp = e.updateOp(it.remote, m.toRemote)
+			pl.remoteOp = e.updateOp(it.remote, m.toRemote, m.base)
 			if pl.remoteOp != nil && it.remote == nil {
 				pl.remoteOp.ID, pl.remoteOp.IfVersion = it.pair.RemoteID, it.pair.RemoteVersion
 			}
@@ -461,11 +473,19 @@ func versionOf(r *Record, stored string) string {
 }
 
 // updateOp builds a remote update writing fields, or nil if there are none.
-func (e *Engine) updateOp(r *Record, fields map[string]string) *Op {
+// The note and the journal block travel as one note; base gives the
+// agreed value of whichever of the two did not change.
+func (e *Engine) updateOp(r *Record, fields, base map[string]string) *Op {
 	if len(fields) == 0 {
 		return nil
 	}
-	op := &Op{Kind: Update, Fields: fields}
+	_, note := fields[crm.FieldNote]
+	_, block := fields[FieldJournals]
+	if note || block {
+		fields[crm.FieldNote] = JoinNote(base[crm.FieldNote], base[FieldJournals])
+		delete(fields, FieldJournals)
+	}
+	op := &Op{Kind: Update, Fields: withGroups(fields, base)}
 	if r != nil {
 		op.ID, op.IfVersion = r.ID, r.Version
 	}

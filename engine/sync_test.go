@@ -1,0 +1,347 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// world is a CRM on a real SQLite file, a user, an in-memory Outlook
+// mailbox and an engine between them.
+type world struct {
+	t       testing.TB
+	ctx     context.Context // acts as the user
+	db      *sqlite.DB
+	crm     *service.Service
+	user    *crm.User
+	mb      *outlook.Mailbox
+	outlook *outlook.Replica
+	crmSide *engine.CRMReplica
+	eng     *engine.Engine
+	state   *sqlite.SyncState
+}
+
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	sys := crm.System(ctx)
+	all := func(f crm.Folder) crm.Rights {
+		return crm.Rights{Folder: f, View: crm.LevelAll, Edit: crm.LevelAll, Delete: crm.LevelAll, CanCreate: true, CanExport: true}
+	}
+	if err := svc.SaveGroup(sys, "sales", []crm.Rights{all(crm.Contacts), all(crm.Companies), all(crm.Journal)}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := svc.AddUser(sys, "alice", "secret", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.AddToGroup(sys, "alice", "sales"); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, ctx: crm.WithUser(ctx, u), db: db, crm: svc, user: u, state: db.SyncState()}
+	w.mb = outlook.NewMemory()
+	w.outlook = outlook.NewReplica(w.mb, "")
+	w.crmSide = &engine.CRMReplica{CRM: svc, User: u, SystemJournal: func(ctx context.Context, id, subject, note string) error {
+		_, err := svc.AddSystemJournal(ctx, id, subject, note)
+		return err
+	}}
+	p := &engine.Partnership{User: u.GUID, Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
+	if err := w.state.SavePartnership(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w.eng = &engine.Engine{Partnership: p, State: w.state, CRM: w.crmSide, Remote: w.outlook, Journal: w.crmSide}
+	return w
+}
+
+func (w *world) saveContact(fields map[string]string) string {
+	w.t.Helper()
+	res, err := w.crm.Save(w.ctx, crm.Contacts, []crm.Patch{{Set: fields}}, crm.SaveOptions{})
+	if err != nil || res[0].Err != nil {
+		w.t.Fatalf("saving contact: %v %v", err, res)
+	}
+	return res[0].GUID
+}
+
+func (w *world) editContact(guid string, fields map[string]string) {
+	w.t.Helper()
+	res, err := w.crm.Save(w.ctx, crm.Contacts, []crm.Patch{{GUID: guid, Set: fields}}, crm.SaveOptions{})
+	if err != nil || res[0].Err != nil {
+		w.t.Fatalf("editing contact: %v %v", err, res)
+	}
+}
+
+func (w *world) outlookCreate(fields map[string]string) string {
+	w.t.Helper()
+	c := &outlook.Contact{}
+	outlook.ApplyFields(c, fields)
+	e, err := w.mb.Create(w.mb.DefaultFolder(), c)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return e.Contact.ID
+}
+
+func (w *world) outlookEdit(id string, fields map[string]string) {
+	w.t.Helper()
+	if _, err := w.mb.Update(id, "", func(c *outlook.Contact) error {
+		outlook.ApplyFields(c, fields)
+		return nil
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) cycle() *engine.Run {
+	w.t.Helper()
+	run, err := w.eng.Cycle(context.Background())
+	if err != nil {
+		w.t.Fatalf("cycle: %v", err)
+	}
+	return run
+}
+
+// converged checks that every CRM contact and every Outlook contact of the
+// synced folder is paired exactly once and that each pair agrees on every
+// synced field.
+func (w *world) converged() {
+	w.t.Helper()
+	ctx := context.Background()
+	crmSet, err := w.crmSide.Changes(ctx, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	remoteSet, err := w.outlook.Changes(ctx, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pairs, err := w.state.AllPairs(ctx, w.eng.Partnership.ID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	crmByID := map[string]engine.Record{}
+	for _, r := range crmSet.Records {
+		crmByID[r.ID] = r
+	}
+	remoteByID := map[string]engine.Record{}
+	for _, r := range remoteSet.Records {
+		remoteByID[r.ID] = r
+	}
+	if len(pairs) != len(crmByID) || len(pairs) != len(remoteByID) {
+		w.t.Fatalf("%d pairs, %d CRM contacts, %d Outlook contacts: not one to one", len(pairs), len(crmByID), len(remoteByID))
+	}
+	for _, p := range pairs {
+		c, okC := crmByID[p.CRMID]
+		r, okR := remoteByID[p.RemoteID]
+		if !okC || !okR {
+			w.t.Fatalf("pair %s ↔ %s: CRM present %v, Outlook present %v", p.CRMID, p.RemoteID, okC, okR)
+		}
+		for _, f := range engine.SyncFields {
+			want := outlook.Normalize(f, c.Fields[f])
+			if f == crm.FieldNote {
+				want = engine.JoinNote(c.Fields[f], c.Fields[engine.FieldJournals])
+			}
+			if got := r.Fields[f]; got != want {
+				w.t.Errorf("contact %s field %s: CRM %q, Outlook %q", p.CRMID, f, want, got)
+			}
+		}
+	}
+}
+
+func TestFirstSyncBothWays(t *testing.T) {
+	w := newWorld(t)
+	var guids []string
+	for i := range 30 {
+		guids = append(guids, w.saveContact(map[string]string{
+			crm.FieldFirstName: fmt.Sprintf("First%d", i), crm.FieldLastName: "Novák",
+			crm.FieldEmail1: fmt.Sprintf("p%d@firma.cz", i), crm.FieldPhoneMobile: "+420 777 000 00" + fmt.Sprint(i%10),
+			crm.FieldPhoneFax: "+420 555 1", crm.FieldNote: "Customer since 2020",
+		}))
+	}
+	w.outlookCreate(map[string]string{crm.FieldFirstName: "Only", crm.FieldLastName: "InOutlook", crm.FieldEmail1: "only@outlook.cz", crm.FieldPhoneOther: "+1 555 0101"})
+	w.outlookCreate(map[string]string{crm.FieldFirstName: "Dup", crm.FieldLastName: "Licate", crm.FieldEmail1: "P3@firma.cz"})
+
+	run := w.cycle()
+	if run.Counts.CreatedInRemote != 30 || run.Counts.CreatedInCRM != 1 || run.Counts.Duplicates != 1 {
+		t.Fatalf("counts = %+v, want 30 to Outlook, 1 to CRM, 1 duplicate", run.Counts)
+	}
+	if len(run.Duplicates) != 1 || run.Duplicates[0].CRMID != guids[3] {
+		t.Errorf("duplicates = %+v, want the one matching %s", run.Duplicates, guids[3])
+	}
+	dupFolder, err := w.mb.EnsureFolder("Duplicate contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := w.mb.Count(dupFolder.ID); n != 1 {
+		t.Errorf("Duplicate contacts folder holds %d contacts, want 1", n)
+	}
+	w.converged()
+
+	// A second cycle with nothing changed writes nothing.
+	run = w.cycle()
+	if run.Counts != (engine.Counts{}) {
+		t.Errorf("no-change cycle counts = %+v", run.Counts)
+	}
+}
+
+func TestEditsFlowBothWaysAndConflictsAreJournaled(t *testing.T) {
+	w := newWorld(t)
+	id := w.saveContact(map[string]string{crm.FieldFirstName: "Jan", crm.FieldLastName: "Novák", crm.FieldJobTitle: "Sales"})
+	w.cycle()
+	pairs, _ := w.state.AllPairs(context.Background(), w.eng.Partnership.ID)
+	remoteID := pairs[0].RemoteID
+
+	w.editContact(id, map[string]string{crm.FieldDepartment: "East"})
+	w.outlookEdit(remoteID, map[string]string{crm.FieldPhoneMobile: "+420 601 111 222"})
+	w.cycle()
+	w.converged()
+
+	// Both sides change the job title differently: the newest wins and the
+	// loser lands in an "Item conflict" journal.
+	w.editContact(id, map[string]string{crm.FieldJobTitle: "Head of sales"})
+	w.outlookEdit(remoteID, map[string]string{crm.FieldJobTitle: "Sales director"})
+	run := w.cycle()
+	if run.Counts.Conflicts != 1 {
+		t.Fatalf("conflicts = %d, want 1", run.Counts.Conflicts)
+	}
+	w.converged()
+	journals, err := w.crm.Search(w.ctx, crm.Journal, map[string]string{crm.FieldContactGUID: id}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := run.Conflicts[0].Lost
+	found := false
+	for _, j := range journals {
+		if j.Get(crm.FieldIsSystem) == "true" && strings.Contains(j.Get(crm.FieldNote), lost) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no system journal holds the losing value %q", lost)
+	}
+}
+
+func TestJournalsAppearInOutlookNoteAndNeverComeBack(t *testing.T) {
+	w := newWorld(t)
+	id := w.saveContact(map[string]string{crm.FieldFirstName: "Eva", crm.FieldNote: "VIP"})
+	res, err := w.crm.Save(w.ctx, crm.Journal, []crm.Patch{{Set: map[string]string{
+		crm.FieldFileAs: "Called about the offer", crm.FieldContactGUID: id, crm.FieldNote: "wants a discount",
+		crm.FieldEventStart: "2026-11-20 10:00:00",
+	}}}, crm.SaveOptions{})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	w.cycle()
+	pairs, _ := w.state.AllPairs(context.Background(), w.eng.Partnership.ID)
+	e, err := w.mb.Get(pairs[0].RemoteID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.Contact.PersonalNotes, "VIP") || !strings.Contains(e.Contact.PersonalNotes, "Called about the offer") {
+		t.Fatalf("Outlook note = %q, want the CRM note then the journal", e.Contact.PersonalNotes)
+	}
+	// The user edits the note in Outlook, and scribbles in the block.
+	note, block := engine.SplitNote(e.Contact.PersonalNotes)
+	_ = note
+	w.outlookEdit(pairs[0].RemoteID, map[string]string{crm.FieldNote: engine.JoinNote("VIP, prefers e-mail", strings.Replace(block, "discount", "DISCOUNT!!", 1))})
+	w.cycle()
+	items, _ := w.crm.Items(w.ctx, crm.Contacts, []string{id})
+	if got := items[0].Get(crm.FieldNote); got != "VIP, prefers e-mail" {
+		t.Errorf("CRM note = %q, want the user's note without the block", got)
+	}
+	w.converged() // the block was put back as the CRM renders it
+}
+
+func TestDeletesAndEditBeatsDelete(t *testing.T) {
+	w := newWorld(t)
+	a := w.saveContact(map[string]string{crm.FieldLastName: "A"})
+	b := w.saveContact(map[string]string{crm.FieldLastName: "B"})
+	c := w.saveContact(map[string]string{crm.FieldLastName: "C"})
+	w.cycle()
+	remote := map[string]string{}
+	pairs, _ := w.state.AllPairs(context.Background(), w.eng.Partnership.ID)
+	for _, p := range pairs {
+		remote[p.CRMID] = p.RemoteID
+	}
+	// Deleted in the CRM → deleted in Outlook.
+	if err := w.crm.Delete(w.ctx, crm.Contacts, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted in Outlook → to the CRM trash.
+	if err := w.mb.Delete(remote[b], ""); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted in Outlook but edited in the CRM → comes back to Outlook.
+	if err := w.mb.Delete(remote[c], ""); err != nil {
+		t.Fatal(err)
+	}
+	w.editContact(c, map[string]string{crm.FieldFirstName: "Still here"})
+	run := w.cycle()
+	if run.Counts.DeletedInRemote != 1 || run.Counts.DeletedInCRM != 1 || run.Counts.CreatedInRemote != 1 {
+		t.Errorf("counts = %+v", run.Counts)
+	}
+	trash, _ := w.crm.Trash(w.ctx, crm.Contacts)
+	if len(trash) != 2 {
+		t.Errorf("trash holds %d contacts, want 2 (A and B)", len(trash))
+	}
+	w.converged()
+}
+
+func TestMassDeleteBreaker(t *testing.T) {
+	w := newWorld(t)
+	for i := range 40 {
+		w.saveContact(map[string]string{crm.FieldLastName: fmt.Sprint("P", i)})
+	}
+	w.cycle()
+	pairs, _ := w.state.AllPairs(context.Background(), w.eng.Partnership.ID)
+	for _, p := range pairs[:15] {
+		if err := w.mb.Delete(p.RemoteID, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := w.eng.Cycle(context.Background())
+	if crm.ErrorCode(err) != crm.EPRECONDITION {
+		t.Fatalf("cycle error = %v, want the breaker's confirmation request", err)
+	}
+	if trash, _ := w.crm.Trash(w.ctx, crm.Contacts); len(trash) != 0 {
+		t.Fatalf("breaker let %d deletes through", len(trash))
+	}
+	w.eng.ConfirmDeletes = true
+	w.cycle()
+	if trash, _ := w.crm.Trash(w.ctx, crm.Contacts); len(trash) != 15 {
+		t.Errorf("after confirmation the trash holds %d, want 15", len(trash))
+	}
+	w.converged()
+}
+
+func TestLostResponsesDoNotDuplicate(t *testing.T) {
+	w := newWorld(t)
+	for i := range 10 {
+		w.saveContact(map[string]string{crm.FieldLastName: fmt.Sprint("L", i), crm.FieldEmail1: fmt.Sprintf("l%d@x.cz", i)})
+	}
+	w.outlook.Faults = &outlook.Faults{}
+	w.outlook.Faults.Inject(1, outlook.Fault{Kind: outlook.FaultLostResponse})
+	if _, err := w.eng.Cycle(context.Background()); err == nil {
+		t.Log("first cycle reported no error despite the lost response")
+	}
+	w.cycle()
+	w.cycle()
+	if n := w.mb.Count(w.mb.DefaultFolder()); n != 10 {
+		t.Fatalf("Outlook holds %d contacts, want 10", n)
+	}
+	w.converged()
+}
