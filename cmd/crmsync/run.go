@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+)
+
+// command is one entry of the command table: `crmsync NAME ...` runs run
+// with the arguments after NAME. Summary is its line in `crmsync help`.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands is the command table. Each command lives in its own file and
+// adds one line here; `help` is listed by printHelp itself.
+var commands = []command{
+	{"serve", "run the CRM server (eWay API, CardDAV, sync workers) until interrupted", runServe},
+	{"user", "manage users: add, passwd, list", runUser},
+	{"group", "manage groups and their rights: set, list, add-user, remove-user", runGroup},
+}
+
+// Env is what a command may touch of the process: its streams, its
+// environment and its logger. Tests pass their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads CRMSYNC_* defaults for flags; os.Getenv in main.
+	Getenv func(string) string
+	// Logger writes to Stderr; its level comes from CRMSYNC_LOG_LEVEL
+	// (debug, info, warn, error; default info).
+	Logger *slog.Logger
+}
+
+// usageError is a command line the command does not understand: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// Run runs the crmsync command line args (without the program name) and
+// returns the exit code: 0 success, 1 failure, 2 bad usage. Errors are
+// printed to stderr.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	env.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(env.Getenv("CRMSYNC_LOG_LEVEL"))}))
+	if len(args) == 0 {
+		printHelp(stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			if c, ok := lookup(rest[0]); ok {
+				return exitCode(env, c.name, c.run(ctx, env, []string{"-h"}))
+			}
+		}
+		printHelp(stdout)
+		return 0
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "crmsync: unknown command %q; run 'crmsync help' for the list\n", name)
+		return 2
+	}
+	return exitCode(env, name, c.run(ctx, env, rest))
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func exitCode(env *Env, name string, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "crmsync %s: %v\n", name, err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if l.UnmarshalText([]byte(s)) != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// newFlags returns a flag set for one (sub)command that reports errors
+// instead of exiting.
+func newFlags(env *Env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: crmsync %s\n", usage)
+		if hasFlags(fs) {
+			fmt.Fprintln(env.Stderr, "Flags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// envName is the environment variable of a flag: --poll-interval → CRMSYNC_POLL_INTERVAL.
+func envName(flagName string) string {
+	return "CRMSYNC_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags sets fs's flags from CRMSYNC_* variables, then from args,
+// which may mix flags and positional arguments (`user add NAME --admin`).
+// It returns the positional arguments; want is how many there must be
+// (-1: any number).
+func parseFlags(env *Env, fs *flag.FlagSet, args []string, want int) ([]string, error) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := env.Getenv(envName(f.Name))
+		if v == "" || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{msg: err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if want >= 0 && len(positional) != want {
+		fs.Usage()
+		return nil, usagef("want %d argument(s), got %d", want, len(positional))
+	}
+	return positional, nil
+}
+
+// dbFlag adds the --db flag every command that touches the CRM takes.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", "crmsync.db", "SQLite database `file` of the CRM (created if missing)")
+}
+
+// openCRM opens the CRM on the SQLite file at path. The caller closes db.
+func openCRM(ctx context.Context, env *Env, path string) (crmsync.CRM, *sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return service.New(db, service.Options{Logger: env.Logger}), db, nil
+}
+
+// readPassword returns p, or the first line of stdin when p is "-", so
+// that a password need not appear in the process list or shell history.
+func readPassword(env *Env, p string) (string, error) {
+	if p != "-" {
+		return p, nil
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/ewayapi"
+	"github.com/crmsync/crmsync/sqlite"
+)
+
+// Server is what `crmsync serve` hands to each mount: the CRM, the HTTP
+// mux to add handlers to, and a way to start background workers that
+// stop with the server.
+type Server struct {
+	CRM          crmsync.CRM
+	DB           *sqlite.DB
+	Mux          *http.ServeMux
+	Logger       *slog.Logger
+	PollInterval time.Duration
+
+	ctx  context.Context
+	wg   sync.WaitGroup
+	errs chan error
+}
+
+// Go runs fn in the background until the server stops (its ctx is then
+// cancelled and serve waits for fn to return). A worker that returns an
+// error other than the cancellation stops the whole server with it.
+func (s *Server) Go(name string, fn func(ctx context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := fn(s.ctx)
+		if err != nil && s.ctx.Err() == nil {
+			select {
+			case s.errs <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// mounts extend `crmsync serve`: each adds its handlers to s.Mux and
+// starts its workers with s.Go. Other files register theirs in an init
+// func: `func init() { mounts = append(mounts, mountCardDAV) }`.
+var mounts []func(ctx context.Context, s *Server) error
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "serve [--db FILE] [--listen ADDR] [--poll-interval D]")
+	dbPath := dbFlag(fs)
+	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
+	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
+	if _, err := parseFlags(env, fs, args, 0); err != nil {
+		return err
+	}
+	if *poll <= 0 {
+		return usagef("--poll-interval must be positive, got %v", *poll)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	crm, db, err := openCRM(ctx, env, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ensureAdmin(ctx, env, crm, *dbPath); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	ewayapi.NewServer(crm, ewayapi.Options{Logger: env.Logger}).Handle(mux)
+
+	workCtx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	srv := &Server{CRM: crm, DB: db, Mux: mux, Logger: env.Logger, PollInterval: *poll,
+		ctx: workCtx, errs: make(chan error, 1)}
+	defer srv.wg.Wait() // after cancelWork: workers stop before the database closes
+	for _, mount := range mounts {
+		if err := mount(workCtx, srv); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	// Tests and scripts read the bound address from this line (--listen :0).
+	fmt.Fprintf(env.Stdout, "listening on http://%s\n", ln.Addr())
+	env.Logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		env.Logger.Info("shutting down")
+	case err := <-served:
+		runErr = fmt.Errorf("serving HTTP: %w", err)
+	case err := <-srv.errs:
+		runErr = err
+	}
+	cancelWork()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return errors.Join(runErr, fmt.Errorf("shutting down: %w", err))
+	}
+	return runErr
+}
+
+// ensureAdmin creates the `admin` user on a database without an
+// administrator (a fresh one). Its password is random and never shown, so
+// nobody can use it until the administrator of the machine sets one.
+func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, dbPath string) error {
+	sys := crmsync.System(ctx)
+	users, err := crm.Users(sys)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.IsAdmin || u.Name == "admin" {
+			return nil
+		}
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return fmt.Errorf("generating a password: %w", err)
+	}
+	if _, err := crm.AddUser(sys, "admin", hex.EncodeToString(secret[:]), true); err != nil {
+		return fmt.Errorf("creating the admin user: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "Created the administrator 'admin' on this new database. Set its password with:")
+	dbArg := ""
+	if dbPath != "crmsync.db" {
+		dbArg = " --db " + dbPath
+	}
+	fmt.Fprintf(env.Stdout, "  crmsync user passwd admin --password P%s\n", dbArg)
+	return nil
+}
