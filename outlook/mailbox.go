@@ -355,17 +355,9 @@ func (mb *Mailbox) Photo(id string) ([]byte, string, error) {
 // Over 4 MB is a 413. The contact gets a new changeKey and shows up in
 // delta, as an Exchange item does when its picture attachment changes.
 func (mb *Mailbox) SetPhoto(id, ifChangeKey string, data []byte, contentType string) (Entry, error) {
-	if len(data) > MaxPhotoBytes {
-		return Entry{}, &GraphError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
-			Message: fmt.Sprintf("The photo is %d bytes; the maximum request size is %d bytes.", len(data), MaxPhotoBytes)}
-	}
-	if len(data) > 0 {
-		if contentType == "" || contentType == "application/octet-stream" {
-			contentType = http.DetectContentType(data)
-		}
-		if !strings.HasPrefix(contentType, "image/") {
-			return Entry{}, errInvalid("The photo must be an image; got %s.", contentType)
-		}
+	contentType, err := CheckPhoto(data, contentType)
+	if err != nil {
+		return Entry{}, err
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -385,6 +377,26 @@ func (mb *Mailbox) SetPhoto(id, ifChangeKey string, data []byte, contentType str
 		return Entry{}, err
 	}
 	return next.entry(), nil
+}
+
+// CheckPhoto returns the content type a photo is stored with (sniffed when
+// contentType is empty or generic) or the error Graph answers for it: 413
+// over 4 MB, 400 when it is not an image.
+func CheckPhoto(data []byte, contentType string) (string, error) {
+	if len(data) > MaxPhotoBytes {
+		return "", &GraphError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+			Message: fmt.Sprintf("The photo is %d bytes; the maximum request size is %d bytes.", len(data), MaxPhotoBytes)}
+	}
+	if len(data) == 0 {
+		return "", nil
+	}
+	if contentType == "" || contentType == "application/octet-stream" {
+		contentType = http.DetectContentType(data)
+	}
+	if !strings.HasPrefix(contentType, "image/") {
+		return "", errInvalid("The photo must be an image; got %s.", contentType)
+	}
+	return contentType, nil
 }
 
 // List calls fn with each contact of folderID in creation order until fn

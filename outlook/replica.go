@@ -184,6 +184,12 @@ func (r *Replica) create(op engine.Op) (*engine.Record, error) {
 			return &found[0], &crm.Error{Code: crm.EEXISTS, Message: "the contact was already created in Outlook"}
 		}
 	}
+	withPhoto := op.Fields[crm.FieldPicture] != "" && len(op.Photo) > 0
+	if withPhoto {
+		if _, err := CheckPhoto(op.Photo, ""); err != nil {
+			return nil, err // refused before anything is written (SPEC S8)
+		}
+	}
 	c := &Contact{}
 	ApplyFields(c, r.normalized(op.Fields))
 	if op.CRMGUID != "" {
@@ -193,11 +199,9 @@ func (r *Replica) create(op engine.Op) (*engine.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if op.Fields[crm.FieldPicture] != "" && len(op.Photo) > 0 {
+	if withPhoto {
 		if e, err = r.mb.SetPhoto(e.Contact.ID, "", op.Photo, ""); err != nil {
-			// the contact exists without its photo; report the refusal
-			rec := record(e, nil)
-			return &rec, err
+			return nil, err
 		}
 	}
 	rec := record(e, op.Photo)
@@ -211,6 +215,11 @@ func (r *Replica) update(op engine.Op) (*engine.Record, error) {
 	fields := r.normalized(op.Fields)
 	_, photoChange := fields[crm.FieldPicture]
 	delete(fields, crm.FieldPicture)
+	if photoChange && op.Fields[crm.FieldPicture] != "" {
+		if _, err := CheckPhoto(op.Photo, ""); err != nil {
+			return nil, err // refused before anything is written (SPEC S8)
+		}
+	}
 	ifVersion := op.IfVersion
 	var (
 		e   Entry
