@@ -785,3 +785,16 @@ func TestReturnCodeTable(t *testing.T) {
 		t.Errorf("ReturnCode(nil) = %s", got)
 	}
 }
+
+func TestTextRoundTrip(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	s := f.login("alice")
+	note := "line 1\n\t\"quoted\" \\ <b>&amp;</b> \u2028 Žluťoučký kůň 😀"
+	g := f.ok(s, "SaveContact", map[string]any{"transmitObject": map[string]any{"LastName": "Ünïcode", "Note": note}})["Guid"].(string)
+	for _, r := range []reply{f.ok(s, "GetContacts", nil), f.ok(s, "GetContactsByItemGuids", map[string]any{"itemGuids": []string{g}})} {
+		it := item(t, r)
+		if it["Note"] != note || it["LastName"] != "Ünïcode" {
+			t.Errorf("Note = %q, LastName = %q", it["Note"], it["LastName"])
+		}
+	}
+}

@@ -28,8 +28,13 @@ func isForeignKey(def crmsync.FieldDef) bool {
 
 func (j itemJSON) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
+	j.writeTo(&b)
+	return b.Bytes(), nil
+}
+
+func (j itemJSON) writeTo(b *bytes.Buffer) {
 	b.WriteString(`{"ItemGUID":`)
-	writeString(&b, j.item.GUID)
+	writeString(b, j.item.GUID)
 	b.WriteString(`,"ItemVersion":`)
 	b.WriteString(strconv.Itoa(j.item.Version))
 	for _, def := range crmsync.Schema(j.item.Folder) {
@@ -37,7 +42,7 @@ func (j itemJSON) MarshalJSON() ([]byte, error) {
 			continue
 		}
 		b.WriteByte(',')
-		writeString(&b, def.Name)
+		writeString(b, def.Name)
 		b.WriteByte(':')
 		v := j.item.Get(def.Name)
 		switch {
@@ -46,16 +51,40 @@ func (j itemJSON) MarshalJSON() ([]byte, error) {
 		case v == "":
 			b.WriteString("null")
 		default:
-			writeString(&b, v)
+			writeString(b, v)
 		}
 	}
 	b.WriteByte('}')
-	return b.Bytes(), nil
 }
 
+// writeItems writes items as a JSON array. The API's hot path (Get*)
+// writes item lists this way rather than through json.Marshal, which
+// would re-validate the output of every MarshalJSON.
+func writeItems(b *bytes.Buffer, items []itemJSON) {
+	b.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		it.writeTo(b)
+	}
+	b.WriteByte(']')
+}
+
+// writeString writes s as a JSON string; plain ASCII (the common case)
+// is copied as is, anything else goes through encoding/json.
 func writeString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s) // a string always marshals
-	b.Write(enc)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always marshals
+			b.Write(enc)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }
 
 func renderItems(items []*crmsync.Item, fks, pictures bool) []itemJSON {

@@ -1,6 +1,7 @@
 package ewayapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,6 +198,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, http.StatusOK, rep)
 }
 
+// encodeReply marshals the envelope; a list of items in Data is written
+// directly after the other fields (see writeItems).
+func encodeReply(rep *reply) ([]byte, error) {
+	items, ok := rep.Data.([]itemJSON)
+	if !ok {
+		return json.Marshal(rep)
+	}
+	head := *rep
+	head.Data = nil
+	buf, err := json.Marshal(&head)
+	if err != nil {
+		return nil, err
+	}
+	b := bytes.NewBuffer(make([]byte, 0, len(buf)+len(items)*1024))
+	b.Write(buf[:len(buf)-1]) // without the closing brace
+	b.WriteString(`,"Data":`)
+	writeItems(b, items)
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
 // methodName extracts {Method} from one of the Prefixes.
 func methodName(path string) (string, bool) {
 	for _, p := range Prefixes {
@@ -273,7 +295,7 @@ func describe(err error) string {
 }
 
 func (s *Server) write(w http.ResponseWriter, status int, rep *reply) {
-	buf, err := json.Marshal(rep)
+	buf, err := encodeReply(rep)
 	if err != nil {
 		s.log.Error("encoding api reply", "err", err)
 		status = http.StatusInternalServerError
