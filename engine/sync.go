@@ -138,18 +138,11 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	if err != nil {
 		return err
 	}
-	pairCount, err := e.State.PairCount(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	if remoteSet.Complete && len(remoteSet.Records) == 0 && pairCount > 0 && !e.ConfirmDeletes {
-		return crm.Errorf(crm.EPRECONDITION, "the remote address book is empty but %d contacts were synced with it; nothing was deleted — confirm to delete them in the CRM", pairCount)
-	}
 	plans, err := e.plan(ctx, items)
 	if err != nil {
 		return err
 	}
-	if err := e.checkBreaker(plans, pairCount); err != nil {
+	if err := e.checkBreaker(ctx, plans, remoteSet); err != nil {
 		return err
 	}
 	if e.DryRun {
@@ -548,10 +541,25 @@ func (e *Engine) crmGUIDFor(remoteID string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
-// checkBreaker stops a run that would delete too much (SPEC S5).
-func (e *Engine) checkBreaker(plans []plan, pairCount int) error {
+// checkBreaker stops a run that would delete too much, or that finds the
+// remote empty (SPEC S5). Runs without deletes skip the count.
+func (e *Engine) checkBreaker(ctx context.Context, plans []plan, remoteSet ChangeSet) error {
 	if e.ConfirmDeletes {
 		return nil
+	}
+	var pairCount int
+	count := func() error {
+		var err error
+		pairCount, err = e.State.PairCount(ctx, e.Partnership.ID)
+		return err
+	}
+	if remoteSet.Complete && len(remoteSet.Records) == 0 {
+		if err := count(); err != nil {
+			return err
+		}
+		if pairCount > 0 {
+			return crm.Errorf(crm.EPRECONDITION, "the remote address book is empty but %d contacts were synced with it; nothing was deleted — confirm to delete them in the CRM", pairCount)
+		}
 	}
 	var crmDeletes, remoteDeletes int
 	for _, pl := range plans {
@@ -561,6 +569,12 @@ func (e *Engine) checkBreaker(plans []plan, pairCount int) error {
 		if pl.remoteOp != nil && pl.remoteOp.Kind == Delete && pl.it.pair != nil {
 			remoteDeletes++
 		}
+	}
+	if crmDeletes <= minBreakerDeletes && remoteDeletes <= minBreakerDeletes {
+		return nil
+	}
+	if err := count(); err != nil {
+		return err
 	}
 	limit := max(minBreakerDeletes, int(breakerShare*float64(pairCount)))
 	if crmDeletes > limit || remoteDeletes > limit {
