@@ -47,6 +47,8 @@ func PreparePhoto(b []byte, max int) ([]byte, string, error) { return preparePho
 
 // PayloadProperties lists the properties the client may send in a contact
 // body.
-func PayloadProperties() []string { return append(append([]string(nil), mappedProperties...), "displayName", "singleValueExtendedProperties") }
+func PayloadProperties() []string {
+	return append(append([]string(nil), mappedProperties...), "displayName", "singleValueExtendedProperties")
+}
 
 var _ = http.MethodGet
