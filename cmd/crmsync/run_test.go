@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write
+// while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs the command line and returns its exit code and output.
+func run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// mustRun runs the command line and fails unless it exits 0.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(t, "", args...)
+	if code != 0 {
+		t.Fatalf("crmsync %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// startServe runs `crmsync serve` on a free loopback port until the test
+// ends and returns its base URL and stdout.
+func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), out, errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d after shutdown:\n%s", code, errOut.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("serve did not shut down")
+		}
+	})
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1], out
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("serve exited %d:\n%s%s", code, out.String(), errOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not report its address:\n%s%s", out.String(), errOut.String())
+	return "", nil
+}
+
+type envelope struct {
+	ReturnCode  string
+	Description string
+	SessionId   string
+	Guid        string
+	ItemVersion int
+	Datum       any
+	Data        []map[string]any
+}
+
+func api(t *testing.T, base, method string, params map[string]any) envelope {
+	t.Helper()
+	body, _ := json.Marshal(params)
+	resp, err := http.Post(base+"/API.svc/"+method, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e envelope
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return e
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func login(t *testing.T, base, user, password string) string {
+	t.Helper()
+	e := api(t, base, "LogIn", map[string]any{"userName": user, "passwordHash": md5hex(password)})
+	if e.ReturnCode != "rcSuccess" {
+		t.Fatalf("LogIn %s: %s %s", user, e.ReturnCode, e.Description)
+	}
+	return e.SessionId
+}
+
+// TestEndToEnd is the issue's "done when": users made with the CLI, the
+// API driven over HTTP against `crmsync serve`.
+func TestEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "crm.db")
+	t.Setenv("CRMSYNC_DB", db) // every command below finds the database through the environment
+	mustRun(t, "group", "set", "sales", "--module", "all", "--view", "All", "--edit", "All", "--delete", "Own", "--create", "--export")
+	mustRun(t, "user", "add", "alice", "--password", "wonderland", "--group", "sales")
+	if code, _, errOut := run(t, "through the looking glass\n", "user", "add", "bob", "--password", "-"); code != 0 {
+		t.Fatalf("user add bob: %d %s", code, errOut)
+	}
+	users := mustRun(t, "user", "list")
+	if !regexp.MustCompile(`(?m)^alice\s+false\s+sales\s`).MatchString(users) || !strings.Contains(users, "bob") {
+		t.Errorf("user list:\n%s", users)
+	}
+
+	base, out := startServe(t)
+	if !strings.Contains(out.String(), "crmsync user passwd admin --password P") {
+		t.Errorf("serve did not say how to set the admin password:\n%s", out.String())
+	}
+
+	alice := login(t, base, "alice", "wonderland")
+	saved := api(t, base, "SaveContact", map[string]any{"sessionId": alice,
+		"transmitObject": map[string]any{"FirstName": "Jan", "LastName": "Novák", "Email1Address": "jan@example.com"}})
+	if saved.ReturnCode != "rcSuccess" || saved.Guid == "" {
+		t.Fatalf("SaveContact: %+v", saved)
+	}
+	got := api(t, base, "GetContacts", map[string]any{"sessionId": alice})
+	if len(got.Data) != 1 || got.Data[0]["ItemGUID"] != saved.Guid || got.Data[0]["LastName"] != "Novák" {
+		t.Fatalf("GetContacts: %+v", got)
+	}
+	upd := api(t, base, "SaveContact", map[string]any{"sessionId": alice, "dieOnItemConflict": true,
+		"transmitObject": map[string]any{"ItemGUID": saved.Guid, "ItemVersion": 2, "TelephoneNumber3": "+420 777 000 111"}})
+	if upd.ReturnCode != "rcSuccess" {
+		t.Fatalf("update: %+v", upd)
+	}
+	stale := api(t, base, "SaveContact", map[string]any{"sessionId": alice, "dieOnItemConflict": true,
+		"transmitObject": map[string]any{"ItemGUID": saved.Guid, "ItemVersion": 2, "TelephoneNumber3": "stale"}})
+	if stale.ReturnCode != "rcItemConflict" {
+		t.Fatalf("stale save: %+v", stale)
+	}
+	changes := api(t, base, "GetItemChangeIdentifiers", map[string]any{"sessionId": alice, "folderName": "Contacts", "baseChangeId": 0})
+	if len(changes.Data) == 0 || changes.Data[len(changes.Data)-1]["ItemGUID"] != saved.Guid {
+		t.Fatalf("GetItemChangeIdentifiers: %+v", changes)
+	}
+
+	bob := login(t, base, "bob", "through the looking glass")
+	for _, c := range []struct {
+		method string
+		params map[string]any
+	}{
+		{"GetContacts", nil},
+		{"GetContactsByItemGuids", map[string]any{"itemGuids": []string{saved.Guid}}},
+		{"GetContactsIdentifiers", nil},
+		{"SearchContacts", map[string]any{"transmitObject": map[string]any{"LastName": "Novák"}}},
+		{"GetItemChangeIdentifiers", map[string]any{"folderName": "Contacts", "baseChangeId": 0}},
+	} {
+		p := map[string]any{"sessionId": bob}
+		for k, v := range c.params {
+			p[k] = v
+		}
+		if e := api(t, base, c.method, p); e.ReturnCode != "rcSuccess" || len(e.Data) != 0 {
+			t.Errorf("bob: %s = %s %v", c.method, e.ReturnCode, e.Data)
+		}
+	}
+	feed := api(t, base, "GetChangedItems", map[string]any{"sessionId": bob, "baseChangeId": 0})
+	for _, set := range feed.Data {
+		if len(set["ChangedItems"].([]any)) != 0 {
+			t.Errorf("bob: GetChangedItems %v", set)
+		}
+	}
+	if e := api(t, base, "HaveItemsChanged", map[string]any{"sessionId": bob, "baseChangeId": 0}); e.Datum != false {
+		t.Errorf("bob: HaveItemsChanged = %v", e.Datum)
+	}
+
+	// The admin created at first start gets a password from the CLI while the server runs.
+	mustRun(t, "user", "passwd", "admin", "--password", "s3cret")
+	login(t, base, "admin", "s3cret")
+}
+
+func TestUsageErrors(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "crm.db")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Usage"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"user"}, 2, "missing subcommand"},
+		{[]string{"user", "rename"}, 2, `unknown subcommand "rename"`},
+		{[]string{"user", "add", "--db", db}, 2, "want 1 argument"},
+		{[]string{"user", "add", "x", "--db", db}, 2, "--password is required"},
+		{[]string{"user", "add", "x", "--password", "p", "--bogus", "--db", db}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"group", "set", "g", "--db", db}, 2, "--module is required"},
+		{[]string{"group", "set", "g", "--module", "Leads", "--db", db}, 2, `unknown module "Leads"`},
+		{[]string{"group", "set", "g", "--module", "Contacts", "--view", "Everything", "--db", db}, 2, `unknown level "Everything"`},
+		{[]string{"serve", "--poll-interval", "soon", "--db", db}, 2, "invalid value"},
+		{[]string{"serve", "--listen", "256.0.0.1:99999", "--db", db}, 1, "listening on"},
+		{[]string{"user", "passwd", "nobody", "--password", "p", "--db", db}, 1, "nobody"},
+		{[]string{"group", "add-user", "nogroup", "nobody", "--db", db}, 1, "crmsync group:"},
+	} {
+		code, _, errOut := run(t, "", c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("crmsync %v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+	mustRun(t, "user", "add", "dup", "--password", "p", "--db", db)
+	if code, _, errOut := run(t, "", "user", "add", "dup", "--password", "p", "--db", db); code != 1 || errOut == "" {
+		t.Errorf("adding a user twice: exit %d %q", code, errOut)
+	}
+}
+
+func TestEnvFlagValidation(t *testing.T) {
+	t.Setenv("CRMSYNC_POLL_INTERVAL", "often")
+	code, _, errOut := run(t, "", "serve", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if code != 2 || !strings.Contains(errOut, "CRMSYNC_POLL_INTERVAL") {
+		t.Errorf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, out, _ := run(t, "", args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+		for _, c := range commands {
+			if !regexp.MustCompile(`(?m)^  ` + c.name + `\s+\S`).MatchString(out) {
+				t.Errorf("%v does not list %s:\n%s", args, c.name, out)
+			}
+		}
+		if !strings.Contains(out, "  help ") {
+			t.Errorf("help does not list itself")
+		}
+	}
+	code, _, errOut := run(t, "", "help", "serve")
+	if code != 0 || !strings.Contains(errOut, "-poll-interval") {
+		t.Errorf("help serve: %d %q", code, errOut)
+	}
+}
+
+// TestMounts: a mount adds a handler and a worker; the worker stops when
+// serve shuts down.
+func TestMounts(t *testing.T) {
+	saved := mounts
+	t.Cleanup(func() { mounts = saved })
+	stopped := make(chan struct{})
+	mounts = append(mounts, func(ctx context.Context, s *Server) error {
+		if s.CRM == nil || s.DB == nil || s.PollInterval != 5*time.Second {
+			t.Errorf("mount got %+v", s)
+		}
+		s.Mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+		s.Go("test worker", func(ctx context.Context) error {
+			<-ctx.Done()
+			close(stopped)
+			return ctx.Err()
+		})
+		return nil
+	})
+	t.Run("serve", func(t *testing.T) {
+		base, _ := startServe(t, "--db", filepath.Join(t.TempDir(), "crm.db"), "--poll-interval", "5s")
+		resp, err := http.Get(base + "/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "hi" {
+			t.Errorf("GET /hello = %q", b)
+		}
+		select {
+		case <-stopped:
+			t.Error("worker stopped while serving")
+		default:
+		}
+	})
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Error("worker not stopped at shutdown")
+	}
+}
