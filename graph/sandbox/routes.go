@@ -20,7 +20,15 @@ import (
 
 // route dispatches one call to its handler.
 func (s *Server) route(req *request) response {
-	segs := strings.Split(strings.Trim(req.path, "/"), "/")
+	var segs []string
+	for _, seg := range strings.Split(strings.Trim(req.path, "/"), "/") {
+		// OData key syntax: contactFolders('id') = contactFolders/id
+		if m := keySegment.FindStringSubmatch(seg); m != nil {
+			segs = append(segs, m[1], strings.ReplaceAll(m[2], "''", "'"))
+			continue
+		}
+		segs = append(segs, seg)
+	}
 	// /users/{id|upn}/... is the same mailbox as /me/...
 	if len(segs) >= 2 && strings.EqualFold(segs[0], "users") {
 		segs = append([]string{"me"}, segs[2:]...)
@@ -143,6 +151,8 @@ func (s *Server) collection(req *request, folder string, inFolder bool) response
 	}
 	return methodNotAllowed()
 }
+
+var keySegment = regexp.MustCompile(`^(\w+)\('((?:[^']|'')*)'\)$`)
 
 var (
 	anyEmail = regexp.MustCompile(`^emailAddresses/any\((\w+):\s*(\w+)/address eq '((?:[^']|'')*)'\)$`)
