@@ -268,6 +268,9 @@ func (c *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, e
 }
 
 func (c *Client) create(ctx context.Context, op engine.Op) (*engine.Record, error) {
+	if err := checkPhoto(op); err != nil {
+		return nil, err
+	}
 	guid := crm.NormalizeGUID(strings.TrimSpace(op.CRMGUID))
 	uid := guid
 	if guid == "" {
@@ -333,6 +336,9 @@ func (c *Client) update(ctx context.Context, op engine.Op) (*engine.Record, erro
 	if !c.inBook(op.ID) {
 		return nil, crm.Errorf(crm.ENOTFOUND, "carddav: %s is not in %s", op.ID, c.book)
 	}
+	if err := checkPhoto(op); err != nil {
+		return nil, err
+	}
 	data, etag, err := c.get(ctx, op.ID)
 	if err != nil {
 		return nil, domainError("carddav update", err)
@@ -366,7 +372,7 @@ func (c *Client) update(ctx context.Context, op engine.Op) (*engine.Record, erro
 	if uid == "" {
 		uid = newUUID()
 	}
-	out, err := encodeCard(fields, photo, uid, card.crmGUID, data)
+	out, err := encodeCard(fields, photo, uid, card.crmGUID, card.card)
 	if err != nil {
 		return nil, &crm.Error{Code: crm.EINVALID, Op: "carddav update", Message: err.Error(), Err: err}
 	}
@@ -375,6 +381,23 @@ func (c *Client) update(ctx context.Context, op engine.Op) (*engine.Record, erro
 		return nil, domainError("carddav update", err)
 	}
 	return c.written(ctx, op.ID, newETag, out)
+}
+
+// checkPhoto refuses a write whose ProfilePicture names a picture without
+// its bytes, or other bytes: writing it would drop or garble the photo,
+// and the next sync would read that as the user's edit.
+func checkPhoto(op engine.Op) error {
+	h, ok := op.Fields[crm.FieldPicture]
+	if !ok || h == "" {
+		return nil
+	}
+	if len(op.Photo) == 0 {
+		return crm.Errorf(crm.EINVALID, "carddav: the write sets a photo but carries no picture")
+	}
+	if engine.PhotoHash(op.Photo) != h {
+		return crm.Errorf(crm.EINVALID, "carddav: the picture does not match its hash")
+	}
+	return nil
 }
 
 func (c *Client) delete(ctx context.Context, p, ifVersion string) error {

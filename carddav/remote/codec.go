@@ -1,24 +1,25 @@
 package remote
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
 	crm "github.com/crmsync/crmsync"
-	govcard "github.com/emersion/go-vcard"
+	"github.com/crmsync/crmsync/vcard"
 )
 
 // guidProperty carries the CRM ItemGUID on cards crmsync creates (SPEC S6),
 // so that a lost create is found again and a card is paired by identity.
 const guidProperty = "X-CRMSYNC-GUID"
 
+// newCardVersion is the vCard version of cards crmsync creates: 3.0 is the
+// one every CardDAV server and phone reads. Updates keep a card's version.
+const newCardVersion = "3.0"
+
 // decoded is what the replica needs from a card.
 type decoded struct {
+	card    *vcard.Card
 	uid     string
 	crmGUID string
 	fields  map[string]string
@@ -27,100 +28,70 @@ type decoded struct {
 }
 
 // crmGUIDOf returns the CRM GUID a card carries: the X-CRMSYNC-GUID
-// property, else its UID when that is a GUID (crmsync's own CardDAV server
-// and crmsync's creates use the CRM GUID as UID).
+// property, else its UID when that is a GUID (crmsync's own creates, and
+// crmsync's CardDAV server, use the CRM GUID as UID — so the identity
+// survives a client that drops X- properties).
 func crmGUIDOf(x, uid string) string {
-	if x = strings.TrimSpace(x); x != "" {
+	if x = strings.TrimSpace(x); crm.IsGUID(x) {
 		return crm.NormalizeGUID(x)
 	}
-	if crm.IsGUID(strings.TrimSpace(uid)) {
-		return crm.NormalizeGUID(strings.TrimSpace(uid))
+	uid = strings.TrimPrefix(strings.TrimSpace(uid), "urn:uuid:")
+	if crm.IsGUID(uid) {
+		return crm.NormalizeGUID(uid)
 	}
 	return ""
 }
 
-// INTERIM codec: a small subset of the M9 mapping on go-vcard, until the
-// vcard package's field mapping lands; it is replaced wholesale then.
-
+// decodeCard reads a card with the vcard package, which owns the mapping
+// of properties to CRM fields (SPEC M9) and go-vcard's workarounds.
 func decodeCard(data []byte) (decoded, error) {
-	card, err := govcard.NewDecoder(bytes.NewReader(data)).Decode()
+	card, err := vcard.Decode(data)
 	if err != nil {
-		return decoded{}, fmt.Errorf("decoding vCard: %w", err)
+		return decoded{}, err
 	}
-	d := decoded{fields: map[string]string{}}
-	d.uid = card.Value(govcard.FieldUID)
-	d.crmGUID = crmGUIDOf(card.Value(guidProperty), d.uid)
-	if n := card.Name(); n != nil {
-		set(d.fields, crm.FieldFirstName, n.GivenName)
-		set(d.fields, crm.FieldLastName, n.FamilyName)
-		set(d.fields, crm.FieldMiddleName, n.AdditionalName)
-	}
-	for i, e := range card.Values(govcard.FieldEmail) {
-		if i < 3 {
-			set(d.fields, []string{crm.FieldEmail1, crm.FieldEmail2, crm.FieldEmail3}[i], e)
-		}
-	}
-	set(d.fields, crm.FieldNote, card.Value(govcard.FieldNote))
-	set(d.fields, crm.FieldJobTitle, card.Value(govcard.FieldTitle))
-	if p := card.Get(govcard.FieldPhoto); p != nil {
-		if b, err := base64.StdEncoding.DecodeString(p.Value); err == nil && len(b) > 0 {
-			d.photo = b
-			h := sha256.Sum256(b)
-			d.fields[crm.FieldPicture] = hex.EncodeToString(h[:])
-		}
-	}
-	if rev, err := time.Parse("20060102T150405Z", card.Value(govcard.FieldRevision)); err == nil {
-		d.rev = rev
-	}
-	return d, nil
+	return decoded{
+		card:    card,
+		uid:     card.UID(),
+		crmGUID: crmGUIDOf(card.Value(guidProperty), card.UID()),
+		fields:  card.Fields(),
+		photo:   card.Photo(),
+		rev:     parseREV(card.Value("REV")),
+	}, nil
 }
 
-func set(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
+// encodeCard writes fields and photo onto base (nil for a new card),
+// keeping every property of base it does not map, and stamps the CRM GUID.
+func encodeCard(fields map[string]string, photo []byte, uid, crmGUID string, base *vcard.Card) ([]byte, error) {
+	card, err := vcard.Update(base, fields, photo, uid)
+	if err != nil {
+		return nil, err
 	}
-}
-
-func encodeCard(fields map[string]string, photo []byte, uid, crmGUID string, base []byte) ([]byte, error) {
-	card := govcard.Card{}
-	if base != nil {
-		c, err := govcard.NewDecoder(bytes.NewReader(base)).Decode()
-		if err != nil {
-			return nil, fmt.Errorf("decoding vCard: %w", err)
-		}
-		card = c
-	}
-	card.SetValue(govcard.FieldVersion, "3.0")
-	card.SetValue(govcard.FieldUID, uid)
-	n := &govcard.Name{GivenName: fields[crm.FieldFirstName], FamilyName: fields[crm.FieldLastName], AdditionalName: fields[crm.FieldMiddleName]}
-	card.SetName(n)
-	fn := strings.TrimSpace(strings.Join([]string{n.GivenName, n.AdditionalName, n.FamilyName}, " "))
-	card.SetValue(govcard.FieldFormattedName, strings.Join(strings.Fields(fn), " "))
-	delete(card, govcard.FieldEmail)
-	for _, k := range []string{crm.FieldEmail1, crm.FieldEmail2, crm.FieldEmail3} {
-		if v := fields[k]; v != "" {
-			card.Add(govcard.FieldEmail, &govcard.Field{Value: v})
-		}
-	}
-	for k, f := range map[string]string{crm.FieldNote: govcard.FieldNote, crm.FieldJobTitle: govcard.FieldTitle} {
-		delete(card, f)
-		if v := fields[k]; v != "" {
-			card.SetValue(f, v)
-		}
-	}
-	delete(card, govcard.FieldPhoto)
-	if len(photo) > 0 {
-		card.Set(govcard.FieldPhoto, &govcard.Field{Value: base64.StdEncoding.EncodeToString(photo), Params: govcard.Params{"ENCODING": {"b"}}})
-	}
-	if crmGUID != "" {
+	if crmGUID != "" && card.Value(guidProperty) != crmGUID {
 		card.SetValue(guidProperty, crmGUID)
 	}
-	var buf bytes.Buffer
-	if err := govcard.NewEncoder(&buf).Encode(card); err != nil {
+	version := newCardVersion
+	if base != nil {
+		version = ""
+	}
+	data, err := card.Encode(version)
+	if err != nil {
 		return nil, fmt.Errorf("encoding vCard: %w", err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
-// Normalize returns value as a card stores it. INTERIM: identity.
-func (c *Client) Normalize(field, value string) string { return value }
+// parseREV reads a vCard REV timestamp in its usual forms; zero if none.
+func parseREV(s string) time.Time {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{"20060102T150405Z", "20060102T150405Z0700", time.RFC3339, "2006-01-02T15:04:05Z", "20060102T150405", "20060102"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// Normalize returns value as it comes back after a trip through a card:
+// line breaks as LF, no XML-illegal control characters, trimmed. A vCard
+// has no length limits, so nothing is cut.
+func (c *Client) Normalize(field, value string) string { return vcard.Normalize(field, value) }

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"encoding/base64"
 	"path/filepath"
 	"testing"
 
@@ -76,37 +77,59 @@ func (f *syncFixture) save(t *testing.T, patches []crm.Patch) []crm.SaveResult {
 	return res
 }
 
-// syncedFields are the fields checked field by field on both sides.
-var syncedFields = []string{crm.FieldFirstName, crm.FieldLastName, crm.FieldEmail1, crm.FieldEmail2, crm.FieldJobTitle, crm.FieldNote}
+// crmPatch turns contact i into a CRM patch: enum fields by value GUID,
+// the photo in base64.
+func (f *syncFixture) crmPatch(t *testing.T, i int) crm.Patch {
+	t.Helper()
+	fields, photo := withPhoto(t, i)
+	set := map[string]string{}
+	for k, v := range fields {
+		def, _ := crm.LookupField(crm.Contacts, k)
+		switch {
+		case k == crm.FieldPicture:
+			v = base64.StdEncoding.EncodeToString(photo)
+		case def.Kind == crm.Enum:
+			ev, err := f.svc.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = ev.GUID
+		}
+		set[k] = v
+	}
+	return crm.Patch{Set: set}
+}
 
 // compareSides checks that the CRM and the address book hold the same
-// contacts (matched by Email 1) with the same value in every synced field.
+// contacts (matched by Email 1) with the same value in every synced field
+// (SPEC M9), photos by hash.
 func (f *syncFixture) compareSides(t *testing.T, want int) {
 	t.Helper()
-	items, err := f.svc.Items(f.uctx, crm.Contacts, nil)
+	ctx := context.Background()
+	crmSet, err := f.eng.CRM.Changes(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := f.remote.Changes(context.Background(), "")
+	cs, err := f.remote.Changes(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != want || len(cs.Records) != want || !cs.Complete {
-		t.Fatalf("CRM holds %d contacts, the address book %d (complete %v); want %d each", len(items), len(cs.Records), cs.Complete, want)
+	if len(crmSet.Records) != want || len(cs.Records) != want || !cs.Complete {
+		t.Fatalf("CRM holds %d contacts, the address book %d (complete %v); want %d each", len(crmSet.Records), len(cs.Records), cs.Complete, want)
 	}
 	byEmail := map[string]engine.Record{}
 	for _, r := range cs.Records {
 		byEmail[r.Fields[crm.FieldEmail1]] = r
 	}
-	for _, it := range items {
-		r, ok := byEmail[it.Get(crm.FieldEmail1)]
+	for _, c := range crmSet.Records {
+		r, ok := byEmail[c.Fields[crm.FieldEmail1]]
 		if !ok {
-			t.Errorf("CRM contact %s (%s) is not in the address book", it.GUID, it.Get(crm.FieldEmail1))
+			t.Errorf("CRM contact %s (%s) is not in the address book", c.ID, c.Fields[crm.FieldEmail1])
 			continue
 		}
-		for _, fld := range syncedFields {
-			if got, want := r.Fields[fld], it.Get(fld); got != want {
-				t.Errorf("contact %s field %s: address book %q, CRM %q", it.Get(crm.FieldEmail1), fld, got, want)
+		for _, fld := range engine.SyncFields {
+			if got, want := r.Fields[fld], c.Fields[fld]; got != want {
+				t.Errorf("contact %s field %s: address book %q, CRM %q", c.Fields[crm.FieldEmail1], fld, got, want)
 			}
 		}
 	}
@@ -118,7 +141,7 @@ func TestEngineSync(t *testing.T) {
 		const n = 200
 		var patches []crm.Patch
 		for i := range n {
-			patches = append(patches, crm.Patch{Set: contactFields(i)})
+			patches = append(patches, f.crmPatch(t, i))
 		}
 		saved := f.save(t, patches)
 

@@ -1,7 +1,11 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/png"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,15 +20,75 @@ import (
 
 func guidOf(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i) }
 
-// contactFields is a contact with every kind of field the codec maps.
+// contactFields is a contact with every field the sync maps (SPEC M9),
+// with the characters vCard escapes; some slots stay empty depending on i.
 func contactFields(i int) map[string]string {
-	return map[string]string{
-		crm.FieldFirstName: fmt.Sprintf("Jana%d", i),
-		crm.FieldLastName:  fmt.Sprintf("Novakova%d", i),
-		crm.FieldEmail1:    fmt.Sprintf("jana%d@example.com", i),
-		crm.FieldJobTitle:  "Head of Sales",
-		crm.FieldNote:      fmt.Sprintf("line one %d\nline two", i),
+	f := map[string]string{
+		crm.FieldPrefix:     "Ing.",
+		crm.FieldFirstName:  fmt.Sprintf("Jana%d", i),
+		crm.FieldMiddleName: "Marie",
+		crm.FieldLastName:   fmt.Sprintf("Nováková; Jr, %d", i),
+		crm.FieldSuffix:     "Ph.D.",
+		crm.FieldCompany:    fmt.Sprintf("Acme; Praha, s.r.o. %d", i%7),
+		crm.FieldJobTitle:   "Head of Sales",
+		crm.FieldDepartment: "Sales\\East",
+		crm.FieldWebPage:    fmt.Sprintf("https://example.com/people/%d?a=1;b=2", i),
+		crm.FieldEmail1:     fmt.Sprintf("jana%d@example.com", i),
+		crm.FieldEmail2:     fmt.Sprintf("jana.private%d@example.org", i),
+
+		crm.AddressBusiness + "Street":     "Na Příkopě 12\nBuilding B",
+		crm.AddressBusiness + "City":       "Praha",
+		crm.AddressBusiness + "State":      "Hlavní město Praha",
+		crm.AddressBusiness + "PostalCode": "110 00",
+		crm.AddressBusiness + "CountryEn":  "Czech Republic",
+
+		crm.FieldPhoneBusiness:  fmt.Sprintf("+420 601 000 %03d", i%1000),
+		crm.FieldPhoneBusiness2: "+420 222 111 000",
+		crm.FieldPhoneMobile:    fmt.Sprintf("+420 777 %06d", i),
+		crm.FieldPhoneFax:       "+420 222 111 001",
+		crm.FieldNote:           fmt.Sprintf("line one %d\nline two, with comma; semicolon: and colon", i),
 	}
+	if i%2 == 0 {
+		f[crm.FieldEmail3] = fmt.Sprintf("j%d@example.net", i)
+		f[crm.AddressHome+"Street"] = "Dlouhá 5"
+		f[crm.AddressHome+"City"] = "Brno"
+		f[crm.AddressHome+"PostalCode"] = "602 00"
+		f[crm.AddressHome+"CountryEn"] = "Czech Republic"
+		f[crm.FieldPhoneHome] = "+420 541 000 000"
+	}
+	if i%3 == 0 {
+		f[crm.AddressOther+"City"] = "Wien"
+		f[crm.AddressOther+"CountryEn"] = "Austria"
+		f[crm.FieldPhoneOther] = "+43 1 000 000"
+	}
+	return f
+}
+
+// photoOf returns a small PNG for every fifth contact, nil for the rest.
+func photoOf(t testing.TB, i int) []byte {
+	t.Helper()
+	if i%5 != 0 {
+		return nil
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for x := range 8 {
+		img.Set(x, x, color.RGBA{R: uint8(i), G: 100, B: 200, A: 255})
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// withPhoto returns contactFields(i) with its photo's hash, and the photo.
+func withPhoto(t testing.TB, i int) (map[string]string, []byte) {
+	f := contactFields(i)
+	p := photoOf(t, i)
+	if p != nil {
+		f[crm.FieldPicture] = engine.PhotoHash(p)
+	}
+	return f, p
 }
 
 func open(t testing.TB, p peer, mod func(*remote.Config)) *remote.Client {
@@ -40,10 +104,11 @@ func open(t testing.TB, p peer, mod func(*remote.Config)) *remote.Client {
 	return c
 }
 
-func createOps(from, to int) []engine.Op {
+func createOps(t testing.TB, from, to int) []engine.Op {
 	var ops []engine.Op
 	for i := from; i < to; i++ {
-		ops = append(ops, engine.Op{Kind: engine.Create, CRMGUID: guidOf(i), Fields: contactFields(i)})
+		f, p := withPhoto(t, i)
+		ops = append(ops, engine.Op{Kind: engine.Create, CRMGUID: guidOf(i), Fields: f, Photo: p})
 	}
 	return ops
 }
@@ -162,7 +227,7 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 	}
 
 	// Create.
-	res := mustApply(t, c, createOps(0, n))
+	res := mustApply(t, c, createOps(t, 0, n))
 	for i, r := range res {
 		if r.Err != nil || r.Record == nil {
 			t.Fatalf("create %d: %v", i, r.Err)
@@ -170,8 +235,12 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 		if r.Record.CRMGUID != guidOf(i) || r.Record.Version == "" || !strings.HasSuffix(r.Record.ID, guidOf(i)+".vcf") {
 			t.Fatalf("create %d: record %+v", i, r.Record)
 		}
-		if diff := cmp.Diff(contactFields(i), r.Record.Fields); diff != "" {
+		wantFields, wantPhoto := withPhoto(t, i)
+		if diff := cmp.Diff(wantFields, r.Record.Fields); diff != "" {
 			t.Fatalf("create %d: fields (-want +got):\n%s", i, diff)
+		}
+		if !bytes.Equal(wantPhoto, r.Record.Photo) {
+			t.Fatalf("create %d: photo of %d bytes, want %d", i, len(r.Record.Photo), len(wantPhoto))
 		}
 	}
 
@@ -186,8 +255,12 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 		if !ok {
 			t.Fatalf("listing lacks contact %d", i)
 		}
-		if diff := cmp.Diff(contactFields(i), r.Fields); diff != "" {
+		wantFields, wantPhoto := withPhoto(t, i)
+		if diff := cmp.Diff(wantFields, r.Fields); diff != "" {
 			t.Fatalf("listed contact %d (-want +got):\n%s", i, diff)
+		}
+		if !bytes.Equal(wantPhoto, r.Photo) {
+			t.Fatalf("listed contact %d: photo of %d bytes, want %d", i, len(r.Photo), len(wantPhoto))
 		}
 		if r.Version != res[i].Record.Version || r.ID != res[i].Record.ID {
 			t.Errorf("contact %d listed as %s %s, created as %s %s", i, r.ID, r.Version, res[i].Record.ID, res[i].Record.Version)
@@ -203,23 +276,27 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 	cur = cs.Cursor
 
 	// Create again with the same CRM GUID: EEXISTS and the existing card.
-	res2 := mustApply(t, c, createOps(3, 4))
+	res2 := mustApply(t, c, createOps(t, 3, 4))
 	if crm.ErrorCode(res2[0].Err) != crm.EEXISTS || res2[0].Record == nil || res2[0].Record.ID != res[3].Record.ID {
 		t.Fatalf("repeated create: err %v, record %+v", res2[0].Err, res2[0].Record)
 	}
 
 	// Update with the current ETag, a stale one, and none.
 	r5, r6 := res[5].Record, res[6].Record
+	newPhoto := photoOf(t, 25)
 	upd := mustApply(t, c, []engine.Op{
 		{Kind: engine.Update, ID: r5.ID, IfVersion: r5.Version, Fields: map[string]string{crm.FieldJobTitle: "CEO", crm.FieldNote: ""}},
 		{Kind: engine.Update, ID: r6.ID, IfVersion: `"stale"`, Fields: map[string]string{crm.FieldJobTitle: "Nobody"}},
 		{Kind: engine.Update, ID: res[7].Record.ID, Fields: map[string]string{crm.FieldEmail2: "second@example.com"}},
 		{Kind: engine.Update, ID: r6.ID + "x", IfVersion: r6.Version, Fields: map[string]string{crm.FieldJobTitle: "Ghost"}},
+		{Kind: engine.Update, ID: res[10].Record.ID, IfVersion: res[10].Record.Version, Fields: map[string]string{crm.FieldPicture: ""}},
+		{Kind: engine.Update, ID: res[11].Record.ID, IfVersion: res[11].Record.Version, Fields: map[string]string{crm.FieldPicture: engine.PhotoHash(newPhoto)}, Photo: newPhoto},
+		{Kind: engine.Update, ID: res[12].Record.ID, IfVersion: res[12].Record.Version, Fields: map[string]string{crm.FieldPicture: "abc"}},
 	})
 	if upd[0].Err != nil || upd[0].Record == nil || upd[0].Record.Version == r5.Version {
 		t.Fatalf("update with current etag: %v, %+v", upd[0].Err, upd[0].Record)
 	}
-	want5 := contactFields(5)
+	want5, _ := withPhoto(t, 5)
 	want5[crm.FieldJobTitle] = "CEO"
 	delete(want5, crm.FieldNote)
 	if diff := cmp.Diff(want5, upd[0].Record.Fields); diff != "" {
@@ -233,6 +310,16 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 	}
 	if code := crm.ErrorCode(upd[3].Err); code != crm.ENOTFOUND {
 		t.Errorf("update of a missing card: %v (code %q), want %q", upd[3].Err, code, crm.ENOTFOUND)
+	}
+
+	if upd[4].Err != nil || upd[4].Record.Fields[crm.FieldPicture] != "" || upd[4].Record.Photo != nil {
+		t.Errorf("removing a photo: %v, %+v", upd[4].Err, upd[4].Record)
+	}
+	if upd[5].Err != nil || upd[5].Record.Fields[crm.FieldPicture] != engine.PhotoHash(newPhoto) || !bytes.Equal(upd[5].Record.Photo, newPhoto) {
+		t.Errorf("adding a photo: %v, %+v", upd[5].Err, upd[5].Record)
+	}
+	if code := crm.ErrorCode(upd[6].Err); code != crm.EINVALID {
+		t.Errorf("a photo hash without the picture: %v (code %q), want %q", upd[6].Err, code, crm.EINVALID)
 	}
 
 	// Stale ETag after a concurrent edit by another client.
@@ -260,7 +347,7 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 		changed = append(changed, r.CRMGUID)
 	}
 	sort.Strings(changed)
-	if diff := cmp.Diff([]string{guidOf(5), guidOf(6), guidOf(7)}, changed); diff != "" {
+	if diff := cmp.Diff([]string{guidOf(5), guidOf(6), guidOf(7), guidOf(10), guidOf(11)}, changed); diff != "" {
 		t.Errorf("changed records (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{r9.ID}, cs.Deleted); diff != "" {
@@ -316,7 +403,7 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 func TestInvalidCursorFallsBackToFullListing(t *testing.T) {
 	eachPeer(t, func(t *testing.T, p peer) {
 		c := open(t, p, nil)
-		mustApply(t, c, createOps(0, 5))
+		mustApply(t, c, createOps(t, 0, 5))
 		for _, cursor := range []string{"s:http://radicale.org/ns/sync/bogus", "s:deadbeefdeadbeefdeadbeefdeadbeefdeadbeef", "e:!!!", "junk"} {
 			cs := mustChanges(t, c, cursor)
 			if !cs.Complete || len(cs.Records) != 5 {
@@ -330,7 +417,7 @@ func TestMoveToDuplicates(t *testing.T) {
 	eachPeer(t, func(t *testing.T, p peer) {
 		ctx := context.Background()
 		c := open(t, p, func(cfg *remote.Config) { cfg.DuplicatesBook = "Duplicate contacts" })
-		res := mustApply(t, c, createOps(0, 3))
+		res := mustApply(t, c, createOps(t, 0, 3))
 		cur := mustChanges(t, c, "").Cursor
 		mv := mustApply(t, c, []engine.Op{{Kind: engine.MoveToDuplicates, ID: res[1].Record.ID, IfVersion: res[1].Record.Version}})
 		if mv[0].Err != nil {
@@ -348,7 +435,7 @@ func TestMoveToDuplicates(t *testing.T) {
 		if len(all.Records) != 1 || all.Records[0].CRMGUID != guidOf(1) {
 			t.Fatalf("duplicates book holds %+v", all.Records)
 		}
-		if diff := cmp.Diff(contactFields(1), all.Records[0].Fields); diff != "" {
+		if diff := cmp.Diff(contactFields(1), all.Records[0].Fields); diff != "" { // contact 1 has no photo
 			t.Errorf("moved card changed (-want +got):\n%s", diff)
 		}
 
