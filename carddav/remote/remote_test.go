@@ -3,10 +3,10 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
-	"fmt"
 	"sort"
 	"strings"
 	"testing"
