@@ -64,7 +64,7 @@ func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, 
 		case engine.MoveToDuplicates:
 			needDup = true
 		case engine.Update:
-			if cl.baseOf(op.ID) == nil && touchesMerged(p.fields) {
+			if cl.baseFor(op) == nil && touchesMerged(p.fields) {
 				needBase = append(needBase, op.ID)
 			}
 		}
@@ -85,8 +85,12 @@ func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, 
 	// that what the mapping does not carry (e-mail display names, the
 	// second home phone) is sent back unchanged.
 	if len(needBase) > 0 {
-		if _, _, err := cl.readContacts(ctx, needBase); err != nil {
+		contacts, _, err := cl.readContacts(ctx, needBase)
+		if err != nil {
 			return nil, err
+		}
+		for _, c := range contacts {
+			cl.remember(c)
 		}
 	}
 
@@ -146,6 +150,17 @@ func (cl *Client) prepare(p *plan) error {
 		}
 	}
 	return nil
+}
+
+// baseFor returns the contact an update builds on: the version this
+// client last saw, if it is the version the op is conditional on (or the
+// op is unconditional); nil otherwise.
+func (cl *Client) baseFor(op engine.Op) *outlook.Contact {
+	b := cl.baseOf(op.ID)
+	if b == nil || (op.IfVersion != "" && b.ChangeKey != op.IfVersion) {
+		return nil
+	}
+	return b
 }
 
 // touchesMerged reports whether fields set a Graph property that also holds
@@ -211,7 +226,7 @@ func (cl *Client) unitFor(p *plan, fid, dupID string) (unit, error) {
 		}
 		return unit{{method: http.MethodPost, url: "/me/contactFolders/" + url.PathEscape(fid) + "/contacts", body: body}}, nil
 	case engine.Update:
-		base := cl.baseOf(op.ID)
+		base := cl.baseFor(op)
 		if base == nil {
 			base = &outlook.Contact{ID: op.ID}
 		}

@@ -200,31 +200,58 @@ func (cl *Client) folder(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	var page struct {
-		Value []struct {
-			ParentFolderID string `json:"parentFolderId"`
-		} `json:"value"`
-	}
-	for _, u := range []string{"/me/contactFolders?$top=1&$select=parentFolderId", "/me/contacts?$top=1&$select=parentFolderId"} {
-		if err := cl.getJSON(ctx, u, "", &page); err != nil {
-			return "", fmt.Errorf("finding the default Contacts folder: %w", err)
-		}
-		if len(page.Value) > 0 && page.Value[0].ParentFolderID != "" {
-			id = page.Value[0].ParentFolderID
-			break
-		}
-	}
-	if id == "" {
-		f, err := cl.duplicatesFolder(ctx)
-		if err != nil {
-			return "", fmt.Errorf("finding the default Contacts folder: %w", err)
-		}
-		id = f.ParentFolderID
+	id, err := cl.findDefaultFolder(ctx)
+	if err != nil {
+		return "", fmt.Errorf("finding the default Contacts folder: %w", err)
 	}
 	cl.mu.Lock()
 	cl.folderID = id
 	cl.mu.Unlock()
 	return id, nil
+}
+
+// findDefaultFolder finds the id of the default Contacts folder: by its
+// well-known name "contacts"; else as the folder of a contact of
+// /me/contacts; else from /me/contactFolders (whose folders are its
+// children); in an empty mailbox by creating "Duplicate contacts" below it.
+func (cl *Client) findDefaultFolder(ctx context.Context) (string, error) {
+	var f contactFolder
+	if err := cl.getJSON(ctx, "/me/contactFolders/contacts?$select=id,displayName,parentFolderId", "", &f); err == nil && f.ID != "" {
+		return f.ID, nil
+	} else if err != nil && crm.ErrorCode(err) == crm.EUNAUTHORIZED {
+		return "", err
+	}
+	var contacts struct {
+		Value []struct {
+			ParentFolderID string `json:"parentFolderId"`
+		} `json:"value"`
+	}
+	if err := cl.getJSON(ctx, "/me/contacts?$top=1&$select=parentFolderId", "", &contacts); err != nil {
+		return "", err
+	}
+	if len(contacts.Value) > 0 && contacts.Value[0].ParentFolderID != "" {
+		return contacts.Value[0].ParentFolderID, nil
+	}
+	var folders struct {
+		Value []contactFolder `json:"value"`
+	}
+	if err := cl.getJSON(ctx, "/me/contactFolders?$select=id,displayName,parentFolderId", "", &folders); err != nil {
+		return "", err
+	}
+	ids := map[string]bool{}
+	for _, f := range folders.Value {
+		ids[f.ID] = true
+	}
+	for _, f := range folders.Value {
+		if f.ParentFolderID != "" && !ids[f.ParentFolderID] {
+			return f.ParentFolderID, nil
+		}
+	}
+	dup, err := cl.duplicatesFolder(ctx)
+	if err != nil {
+		return "", err
+	}
+	return dup.ParentFolderID, nil
 }
 
 type contactFolder struct {
