@@ -37,15 +37,18 @@ type Folder struct {
 	ParentFolderID string `json:"parentFolderId"`
 }
 
-// Entry is a contact as the mailbox holds it: a private copy of the
-// resource plus what Graph keeps beside it.
+// Entry is a contact as the mailbox holds it, plus what Graph keeps beside
+// it. Contact is an immutable snapshot shared with the mailbox (a write
+// stores a new one; copy-on-write keeps reads free of copies at 100,000
+// contacts): never modify it, Clone it first.
 type Entry struct {
 	Contact   *Contact
 	Modified  time.Time
 	PhotoHash string // hex SHA-256 of the photo bytes, "" for none
 }
 
-// item is the mailbox's own record of a contact. c is never handed out.
+// item is the mailbox's own record of a contact. c is never modified
+// once stored: every write stores a new *Contact.
 type item struct {
 	c         *Contact
 	folder    string
@@ -71,7 +74,7 @@ type logEntry struct {
 // folder with child folders, contacts with opaque immutable ids, a new
 // changeKey on every write, Graph's limits and per-folder delta. It is safe
 // for concurrent use; every method is one atomic step. Reads hand out
-// copies, so callers may keep and change what they get.
+// immutable snapshots (see Entry).
 type Mailbox struct {
 	// Now is the clock; set it before first use to control timestamps.
 	Now func() time.Time
@@ -401,8 +404,8 @@ func CheckPhoto(data []byte, contentType string) (string, error) {
 
 // List calls fn with each contact of folderID in creation order until fn
 // returns false. fn runs under the mailbox's read lock: it must not call
-// the mailbox. The contact passed is the mailbox's own: fn must not keep
-// or change it (Clone it to keep it).
+// the mailbox. The contact is an immutable snapshot, as in Entry: fn may
+// keep it but must not change it.
 func (mb *Mailbox) List(folderID string, fn func(c *Contact, photoHash string) bool) error {
 	mb.mu.RLock()
 	defer mb.mu.RUnlock()
@@ -569,7 +572,7 @@ func (mb *Mailbox) append(e logEntry) {
 func (mb *Mailbox) now() time.Time { return mb.Now().UTC().Truncate(time.Second) }
 
 func (it *item) entry() Entry {
-	return Entry{Contact: it.c.Clone(), Modified: it.modified, PhotoHash: it.photoHash}
+	return Entry{Contact: it.c, Modified: it.modified, PhotoHash: it.photoHash}
 }
 
 // validate refuses what Graph refuses, with Graph's own texts.

@@ -113,10 +113,12 @@ func TestMailboxWrites(t *testing.T) {
 	if diff := cmp.Diff([]string{"1", "2"}, u.Contact.HomePhones); diff != "" {
 		t.Errorf("PATCH lost homePhones: %s", diff)
 	}
-	// the returned copy is private
-	u.Contact.GivenName = "changed"
-	if g, _ := mb.Get(c.ID); g.Contact.GivenName != "Jana" {
-		t.Error("caller's copy changed the mailbox")
+	// an earlier snapshot is not changed by later writes (copy-on-write)
+	if _, err := mb.Update(c.ID, "", func(n *outlook.Contact) error { n.GivenName = "Eva"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if u.Contact.GivenName != "Jana" {
+		t.Error("a later write changed an earlier snapshot")
 	}
 	// photo
 	if _, _, err := mb.Photo(c.ID); err == nil {

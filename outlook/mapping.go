@@ -81,7 +81,7 @@ var extended = []struct{ field, prop string }{
 // Empty values are left out. ProfilePicture is not set here: the photo is
 // not part of the contact resource (the replica adds its hash).
 func ToRecordFields(c *Contact) map[string]string {
-	f := make(map[string]string, 16)
+	f := make(map[string]string, 32)
 	set := func(k, v string) {
 		if v != "" {
 			f[k] = v

@@ -227,7 +227,7 @@ func (s *Server) list(req *request, folder string) response {
 			more = true
 			return false
 		}
-		page = append(page, outlook.Entry{Contact: c.Clone(), PhotoHash: photoHash})
+		page = append(page, outlook.Entry{Contact: c, PhotoHash: photoHash})
 		return true
 	})
 	if err != nil {
