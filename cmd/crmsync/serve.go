@@ -23,6 +23,7 @@ import (
 // mux to add handlers to, and a way to start background workers that
 // stop with the server.
 type Server struct {
+	Env          *Env // the command's streams and environment
 	CRM          crmsync.CRM
 	DB           *sqlite.DB
 	Mux          *http.ServeMux
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{CRM: crm, DB: db, Mux: mux, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, Mux: mux, Logger: env.Logger, PollInterval: *poll,
 		ctx: workCtx, errs: make(chan error, 1)}
 	defer srv.wg.Wait() // after cancelWork: workers stop before the database closes
 	for _, mount := range mounts {
@@ -98,7 +99,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn)}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		env.Logger.Warn("listening beyond this machine over plain HTTP: password hashes and session ids travel unencrypted; put a TLS proxy in front",
+			"addr", tcp.String())
+	}
+	httpSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
+	}
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	// Tests and scripts read the bound address from this line (--listen :0).
