@@ -53,27 +53,13 @@ func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, er
 		last[k] = i
 		hist[k] = append(hist[k], i)
 	}
-	byFolder := map[crmsync.Folder][]string{}
-	for k := range last {
-		byFolder[k.folder] = append(byFolder[k.folder], k.guid)
-	}
-	current := map[key]*crmsync.Item{}
-	for f, guids := range byFolder {
-		items, err := ss.tx.ItemsByGUID(f, guids)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			current[key{f, it.GUID}] = it
-		}
-	}
 	var out []fed
 	for i, c := range changes {
 		k := key{c.Folder, c.GUID}
 		if last[k] != i {
 			continue
 		}
-		it := current[k]
+		it := c.Item
 		if it != nil && !it.Trashed {
 			ok, err := ss.can(view, it)
 			if err != nil {

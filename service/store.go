@@ -48,7 +48,9 @@ type Tx interface {
 	// LastChangeID returns the highest change id, 0 for an empty log.
 	LastChangeID() (int64, error)
 	// Changes returns the changes of the given folders with base < id <=
-	// target, ordered by id, with their snapshots.
+	// target, ordered by id, with their snapshots. On the last change of
+	// each item in the range, Item holds the item's current state (trashed
+	// or not), so that the feed needs no second query.
 	Changes(folders []crmsync.Folder, base, target int64) ([]LoggedChange, error)
 	// ChangeBefore returns the last change of guid with id <= id, or nil.
 	ChangeBefore(guid string, id int64) (*LoggedChange, error)
@@ -104,6 +106,9 @@ type Snapshot struct {
 type LoggedChange struct {
 	crmsync.Change
 	Snapshot
+	// Item is the current state of the item, set by Changes on the item's
+	// last change in the listed range only; nil elsewhere.
+	Item *crmsync.Item
 }
 
 // SnapshotOf returns the snapshot of it.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -70,20 +69,20 @@ func b2i(b bool) int {
 
 const itemColumns = "folder, guid, version, trashed, fields"
 
-func scanItem(rows interface{ Scan(...any) error }) (*crmsync.Item, error) {
+func scanItem(rows *sql.Rows) (*crmsync.Item, error) {
 	var (
 		it      crmsync.Item
 		folder  string
 		trashed int
-		fields  string
+		fields  sql.RawBytes
 	)
 	if err := rows.Scan(&folder, &it.GUID, &it.Version, &trashed, &fields); err != nil {
 		return nil, err
 	}
 	it.Folder = crmsync.Folder(folder)
 	it.Trashed = trashed != 0
-	it.Fields = map[string]string{}
-	if err := json.Unmarshal([]byte(fields), &it.Fields); err != nil {
+	var err error
+	if it.Fields, err = decodeFields(fields); err != nil {
 		return nil, fmt.Errorf("decoding fields of %s: %w", it.GUID, err)
 	}
 	return &it, nil
@@ -141,21 +140,18 @@ func (t *tx) ListItems(folder crmsync.Folder, trashed bool) ([]*crmsync.Item, er
 }
 
 func (t *tx) PutItem(it *crmsync.Item) error {
-	fields, err := json.Marshal(it.Fields)
-	if err != nil {
-		return fmt.Errorf("encoding fields of %s: %w", it.GUID, err)
-	}
+	fields := encodeFields(it.Fields)
 	email := ""
 	if it.Folder == crmsync.Contacts {
 		email = strings.ToLower(strings.TrimSpace(it.Get(crmsync.FieldEmail1)))
 	}
-	err = t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, fields)
+	err := t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, fields)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (folder, guid) DO UPDATE SET version = excluded.version, trashed = excluded.trashed,
 			owner = excluded.owner, private = excluded.private, company_guid = excluded.company_guid,
 			contact_guid = excluded.contact_guid, email1_lower = excluded.email1_lower, fields = excluded.fields`,
 		string(it.Folder), it.GUID, it.Version, b2i(it.Trashed), it.Owner(), b2i(it.Private()),
-		it.Get(crmsync.FieldCompanyGUID), it.Get(crmsync.FieldContactGUID), email, string(fields))
+		it.Get(crmsync.FieldCompanyGUID), it.Get(crmsync.FieldContactGUID), email, fields)
 	if err != nil {
 		return fmt.Errorf("writing item %s: %w", it.GUID, err)
 	}
@@ -184,8 +180,8 @@ func (t *tx) strings(query string, args ...any) ([]string, error) {
 }
 
 func (t *tx) AppendChange(c crmsync.Change, snap service.Snapshot) (int64, error) {
-	s, err := t.stmt(`INSERT INTO changes (folder, guid, version, removed, at, owner, private, company_guid, contact_guid)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s, err := t.stmt(`INSERT INTO changes (item_id, folder, guid, version, removed, at, owner, private, company_guid, contact_guid)
+		VALUES ((SELECT id FROM items WHERE folder = ?1 AND guid = ?2), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`)
 	if err != nil {
 		return 0, err
 	}
@@ -207,16 +203,17 @@ func (t *tx) LastChangeID() (int64, error) {
 	return id, err
 }
 
-const changeColumns = "id, folder, guid, version, removed, at, owner, private, company_guid, contact_guid"
+const changeColumns = "c.id, c.folder, c.guid, c.version, c.removed, c.at, c.owner, c.private, c.company_guid, c.contact_guid"
 
-func scanChange(rows interface{ Scan(...any) error }) (service.LoggedChange, error) {
+func scanChange(rows *sql.Rows, extra ...any) (service.LoggedChange, error) {
 	var (
 		c                service.LoggedChange
 		folder           string
 		removed, private int
 		at               int64
 	)
-	err := rows.Scan(&c.ID, &folder, &c.GUID, &c.Version, &removed, &at, &c.Owner, &private, &c.CompanyGUID, &c.ContactGUID)
+	dest := append([]any{&c.ID, &folder, &c.GUID, &c.Version, &removed, &at, &c.Owner, &private, &c.CompanyGUID, &c.ContactGUID}, extra...)
+	err := rows.Scan(dest...)
 	c.Folder = crmsync.Folder(folder)
 	c.Removed = removed != 0
 	c.Private = private != 0
@@ -232,26 +229,61 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 	for _, f := range folders {
 		args = append(args, string(f))
 	}
-	q := "SELECT " + changeColumns + " FROM changes WHERE id > ? AND id <= ? AND folder IN (" +
-		strings.TrimSuffix(strings.Repeat("?,", len(folders)), ",") + ") ORDER BY id"
+	q := "SELECT " + changeColumns + ", i.version, i.trashed, i.fields FROM changes c LEFT JOIN items i ON i.id = c.item_id" +
+		" WHERE c.id > ? AND c.id <= ? AND c.folder IN (" +
+		strings.TrimSuffix(strings.Repeat("?,", len(folders)), ",") + ") ORDER BY c.id"
 	rows, err := t.tx.QueryContext(t.ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing changes: %w", err)
 	}
 	defer rows.Close()
+	type pending struct {
+		at      int // index in out of the item's last change so far
+		version int
+		trashed bool
+		fields  []byte
+	}
 	var out []service.LoggedChange
+	last := map[string]*pending{}
 	for rows.Next() {
-		c, err := scanChange(rows)
+		var (
+			version, trashed sql.NullInt64
+			fields           sql.RawBytes
+		)
+		c, err := scanChange(rows, &version, &trashed, &fields)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, c)
+		if !version.Valid {
+			continue
+		}
+		key := string(c.Folder) + "/" + c.GUID
+		p := last[key]
+		if p == nil {
+			p = &pending{}
+			last[key] = p
+		}
+		// Copy: RawBytes is only valid until the next row. Decoding waits
+		// until the item's last change is known, so each item decodes once.
+		*p = pending{at: len(out) - 1, version: int(version.Int64), trashed: trashed.Int64 != 0, fields: append(p.fields[:0], fields...)}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range last {
+		c := &out[p.at]
+		f, err := decodeFields(p.fields)
+		if err != nil {
+			return nil, fmt.Errorf("decoding fields of %s: %w", c.GUID, err)
+		}
+		c.Item = &crmsync.Item{Folder: c.Folder, GUID: c.GUID, Version: p.version, Trashed: p.trashed, Fields: f}
+	}
+	return out, nil
 }
 
 func (t *tx) ChangeBefore(guid string, id int64) (*service.LoggedChange, error) {
-	rows, err := t.query("SELECT "+changeColumns+" FROM changes WHERE guid = ? AND id <= ? ORDER BY id DESC LIMIT 1", guid, id)
+	rows, err := t.query("SELECT "+changeColumns+" FROM changes c WHERE c.guid = ? AND c.id <= ? ORDER BY c.id DESC LIMIT 1", guid, id)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
--- Items of every folder. fields holds all field values as a JSON object;
--- the columns beside it copy what queries and rights checks need.
+-- Items of every folder. fields holds all field values in the compact
+-- encoding of fields.go; the columns beside it copy what queries and rights
+-- checks need.
 CREATE TABLE items (
+	id           INTEGER PRIMARY KEY, -- stable: the change log joins on it
 	folder       TEXT    NOT NULL,
 	guid         TEXT    NOT NULL,
 	version      INTEGER NOT NULL,
@@ -10,16 +12,19 @@ CREATE TABLE items (
 	company_guid TEXT    NOT NULL DEFAULT '',
 	contact_guid TEXT    NOT NULL DEFAULT '',
 	email1_lower TEXT    NOT NULL DEFAULT '',
-	fields       TEXT    NOT NULL DEFAULT '{}',
-	PRIMARY KEY (folder, guid)
+	fields       BLOB    NOT NULL,
+	UNIQUE (folder, guid)
 );
 CREATE INDEX items_email1 ON items (email1_lower) WHERE email1_lower <> '' AND trashed = 0;
 CREATE INDEX items_folder_trashed ON items (folder, trashed, guid);
 
 -- The global change log. owner..contact_guid snapshot who could see the
 -- item as written, so the feed can report an item that left a user's view.
+-- item_id points at the item's row (NULL for permission changes), so that
+-- the feed reads changes and current items in one pass over the id range.
 CREATE TABLE changes (
 	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	item_id      INTEGER REFERENCES items (id),
 	folder       TEXT    NOT NULL,
 	guid         TEXT    NOT NULL,
 	version      INTEGER NOT NULL,

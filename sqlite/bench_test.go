@@ -1,0 +1,135 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/service"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// cpuTime is the user and system CPU time of the process so far. The
+// benchmarks report throughput per CPU second beside wall time, because the
+// shared 2-core build machine is often busy with other work.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// contactPatch is a contact with the fields a synced Outlook contact
+// typically has.
+func contactPatch(i int) crmsync.Patch {
+	return crmsync.Patch{Set: map[string]string{
+		"FirstName": fmt.Sprintf("First%d", i), "LastName": fmt.Sprintf("Last%d", i),
+		"Company": "ACME s.r.o.", "Title": "Sales manager", "Department": "Sales",
+		"Email1Address": fmt.Sprintf("person%d@example.com", i), "Email2Address": fmt.Sprintf("p%d@home.example", i),
+		"TelephoneNumber1": "+420 123 456 789", "TelephoneNumber3": "+420 777 123 456",
+		"BusinessAddressStreet": "Václavské náměstí 1", "BusinessAddressCity": "Praha",
+		"BusinessAddressPostalCode": "110 00", "Note": "Met at the fair; interested in the premium plan.",
+	}}
+}
+
+// benchEnv is a service on a fresh database with a user who may see and
+// edit everything through a group (so rights are evaluated, not bypassed).
+func benchEnv(b *testing.B) (*service.Service, context.Context) {
+	b.Helper()
+	db := MustOpen(b)
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	sys := crmsync.System(context.Background())
+	var rs []crmsync.Rights
+	for _, f := range crmsync.Folders {
+		rs = append(rs, crmsync.Rights{Folder: f, View: crmsync.LevelAll, Edit: crmsync.LevelAll, Delete: crmsync.LevelAll, CanCreate: true})
+	}
+	if err := svc.SaveGroup(sys, "all", rs); err != nil {
+		b.Fatal(err)
+	}
+	u, err := svc.AddUser(sys, "bench", "bench", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.AddToGroup(sys, "bench", "all"); err != nil {
+		b.Fatal(err)
+	}
+	return svc, crmsync.WithUser(context.Background(), u)
+}
+
+func saveBatch(b *testing.B, svc *service.Service, ctx context.Context, patches []crmsync.Patch) []crmsync.SaveResult {
+	b.Helper()
+	res, err := svc.Save(ctx, crmsync.Contacts, patches, crmsync.SaveOptions{DieOnItemConflict: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	return res
+}
+
+// BenchmarkSaveContactsBatch creates contacts in batches of 1,000 (one
+// SaveContacts call, one transaction each). Target: >= 5,000 contacts/s.
+func BenchmarkSaveContactsBatch(b *testing.B) {
+	const batch = 1000
+	svc, ctx := benchEnv(b)
+	n := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		patches := make([]crmsync.Patch, batch)
+		for i := range patches {
+			patches[i] = contactPatch(n)
+			n++
+		}
+		saveBatch(b, svc, ctx, patches)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "contacts/s")
+	b.ReportMetric(float64(n)/(cpuTime()-cpu0).Seconds(), "contacts/cpu-s")
+}
+
+// BenchmarkChangedItems reads 1,000 changed contacts out of 10k and 100k:
+// the cost must not grow with the total. Target: < 20 ms per call.
+func BenchmarkChangedItems(b *testing.B) {
+	for _, total := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("contacts=%d", total), func(b *testing.B) {
+			svc, ctx := benchEnv(b)
+			var guids []string
+			for start := 0; start < total; start += 5000 {
+				patches := make([]crmsync.Patch, 0, 5000)
+				for i := start; i < min(start+5000, total); i++ {
+					patches = append(patches, contactPatch(i))
+				}
+				for _, r := range saveBatch(b, svc, ctx, patches) {
+					guids = append(guids, r.GUID)
+				}
+			}
+			base, err := svc.LastChangeID(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			patches := make([]crmsync.Patch, 1000)
+			for i := range patches {
+				patches[i] = crmsync.Patch{GUID: guids[i*(total/1000)], Set: map[string]string{"Note": "changed"}}
+			}
+			saveBatch(b, svc, ctx, patches)
+			target, _ := svc.LastChangeID(ctx)
+			folders := []crmsync.Folder{crmsync.Contacts}
+			cpu0 := cpuTime()
+			for b.Loop() {
+				cs, err := svc.ChangedItems(ctx, folders, base, target)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(cs[0].Items) != 1000 {
+					b.Fatalf("%d changed items, want 1000", len(cs[0].Items))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+		})
+	}
+}
