@@ -746,6 +746,11 @@ func (failingCRM) Items(context.Context, crmsync.Folder, []string) ([]*crmsync.I
 	return nil, &crmsync.Error{Code: crmsync.EINTERNAL, Err: io.ErrUnexpectedEOF, Op: "reading /var/lib/secret.db"}
 }
 
+// Identifiers panics, as a bug would.
+func (failingCRM) Identifiers(context.Context, crmsync.Folder) ([]crmsync.Identifier, error) {
+	panic("bug: index out of range in /src/secret.go")
+}
+
 func TestInternalErrorDoesNotLeak(t *testing.T) {
 	var logged bytes.Buffer
 	f := newFixture(t, fixtureOptions{
@@ -760,10 +765,16 @@ func TestInternalErrorDoesNotLeak(t *testing.T) {
 	if !strings.Contains(logged.String(), "secret.db") {
 		t.Errorf("the cause was not logged: %q", logged.String())
 	}
+	if r := f.want("rcInternalError", s, "GetContactsIdentifiers", nil); r.desc() != "internal error" {
+		t.Errorf("panic: Description = %q", r.desc())
+	}
+	if !strings.Contains(logged.String(), "secret.go") {
+		t.Errorf("the panic was not logged: %q", logged.String())
+	}
 	if strings.Contains(logged.String(), s) {
 		t.Errorf("the session id was logged")
 	}
-	f.ok(s, "GetLastItemChangeId", nil)
+	f.ok(s, "GetLastItemChangeId", nil) // still serving
 }
 
 func TestReturnCodeTable(t *testing.T) {

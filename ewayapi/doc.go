@@ -16,9 +16,13 @@
 //
 // # Sessions
 //
-// LogIn takes userName and passwordHash, the hex MD5 of the password. A
-// session ends after 20 minutes without a call or 24 hours after LogIn,
-// whichever comes first, or at LogOut; sessions live in memory.
+// LogIn takes userName and passwordHash, the hex MD5 of the password (any
+// case). A session ends after 20 minutes without a call or 24 hours after
+// LogIn, whichever comes first, or at LogOut; sessions live in memory, so a
+// restart ends them all. Every other method needs sessionId: a missing,
+// unknown or expired one answers rcBadSession, on which eWay clients LogIn
+// again. A user holds at most 100 sessions (a new LogIn ends the least
+// recently used) and the server 10,000 (then LogIn is refused).
 //
 // # Bad input
 //
