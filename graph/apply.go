@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -101,6 +102,9 @@ func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, 
 		return nil, err
 	}
 	if err := cl.photoRound(ctx, plans); err != nil {
+		return nil, err
+	}
+	if err := cl.checkConflicts(ctx, plans); err != nil {
 		return nil, err
 	}
 	out := make([]engine.Result, len(plans))
@@ -553,6 +557,70 @@ func (cl *Client) photoRound(ctx context.Context, plans []*plan) error {
 	for k, p := range need {
 		p.done = true
 		p.result = engine.Result{Record: recordPtr(recs[k])}
+	}
+	return nil
+}
+
+// checkConflicts looks again at updates refused with 412. When the
+// contact now holds exactly the version the op was based on with the op's
+// values applied — its first send was applied and only the answer was
+// lost — the update has happened and succeeds. Anything else (someone
+// else changed it too) stays EPRECONDITION, so the engine merges.
+func (cl *Client) checkConflicts(ctx context.Context, plans []*plan) error {
+	var ids []string
+	expect := map[string]map[string]string{}
+	ignorePhoto := map[string]bool{}
+	byID := map[string]*plan{}
+	for _, p := range plans {
+		if p.op.Kind != engine.Update || crm.ErrorCode(p.result.Err) != crm.EPRECONDITION {
+			continue
+		}
+		base := cl.baseFor(p.op)
+		if base == nil || p.op.IfVersion == "" {
+			continue
+		}
+		want := outlook.ToRecordFields(base)
+		if h, ok := cl.knownPhoto(p.op.ID, p.op.IfVersion); ok && h != "" {
+			want[crm.FieldPicture] = h
+		} else if !ok {
+			ignorePhoto[p.op.ID] = true // unknown before, untouched by the op
+		}
+		for k, v := range p.fields {
+			if k == crm.FieldPicture && p.photoOp == 1 {
+				v = photoHash(p.photo)
+			}
+			if v == "" {
+				delete(want, k)
+			} else {
+				want[k] = v
+			}
+		}
+		ids = append(ids, p.op.ID)
+		expect[p.op.ID] = want
+		byID[p.op.ID] = p
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	contacts, _, err := cl.readContacts(ctx, ids)
+	if err != nil {
+		return err
+	}
+	recs, err := cl.records(ctx, contacts, false)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		p, want := byID[r.ID], expect[r.ID]
+		got := r.Fields
+		if ignorePhoto[r.ID] && p.photoOp == 0 {
+			got, want = maps.Clone(got), maps.Clone(want)
+			delete(got, crm.FieldPicture)
+			delete(want, crm.FieldPicture)
+		}
+		if maps.Equal(got, want) {
+			p.result = engine.Result{Record: recordPtr(r)}
+		}
 	}
 	return nil
 }
