@@ -101,6 +101,7 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			failed = true
 			if transient(res.r.Err) {
 				clean = false
+				run.Retry = append(run.Retry, ItemError{Side: res.side, ID: res.op.ID + res.op.CRMGUID, Message: res.r.Err.Error()})
 				continue
 			}
 			run.Errors = append(run.Errors, ItemError{Side: res.side, ID: res.op.ID + res.op.CRMGUID, Message: crm.ErrorMessage(res.r.Err)})
@@ -190,8 +191,11 @@ func (e *Engine) newPair(pl plan, cr, rr *Result) *Pair {
 	}
 	switch {
 	case pl.crmOp != nil && pl.crmOp.Kind == Create && cr != nil && cr.Record != nil:
-		pair.CRMID, pair.CRMVersion = cr.Record.ID, cr.Record.Version
-		pair.Base = copyFields(cr.Record.Fields)
+		// The base is what was sent. The CRM's version is left unknown, so
+		// the next pass compares the contact as the CRM holds it (with its
+		// journals, normalised values) and brings the remote in line.
+		pair.CRMID, pair.CRMVersion = cr.Record.ID, ""
+		pair.Base = baseFields(pl.crmOp.Fields)
 	case pl.remoteOp != nil && pl.remoteOp.Kind == Create && rr != nil && rr.Record != nil:
 		pair.RemoteID, pair.RemoteVersion = rr.Record.ID, rr.Record.Version
 		pair.Base = baseFields(it.crm.Fields)

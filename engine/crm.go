@@ -404,7 +404,9 @@ func (c *CRMReplica) Apply(ctx context.Context, ops []Op) ([]Result, error) {
 			}
 			code := crm.ErrorCode(res.Err)
 			switch {
-			case ops[i].Kind == Create && (code == crm.EEXISTS || code == crm.ECONFLICT):
+			case ops[i].Kind == Create && (code == crm.EEXISTS || code == crm.ECONFLICT || code == crm.ENOTFOUND):
+				// The GUID is taken: by the contact itself (a retry), or by
+				// its trashed self (an edit beats the delete).
 				results[i].Err = c.existing(ctx, patches[k])
 			case code == crm.ECONFLICT:
 				results[i].Err = &crm.Error{Code: crm.EPRECONDITION, Message: "the contact changed in the CRM meanwhile", Err: res.Err}
@@ -429,7 +431,7 @@ func (c *CRMReplica) Apply(ctx context.Context, ops []Op) ([]Result, error) {
 		for i, op := range ops {
 			if op.Kind != Delete && (results[i].Err == nil || crm.ErrorCode(results[i].Err) == crm.EEXISTS) {
 				results[i].Record = byID[idOfOp(op)]
-				if results[i].Record == nil && results[i].Err == nil {
+				if results[i].Record == nil {
 					// Written, but outside the user's set now.
 					results[i].Err = crm.Errorf(crm.EFORBIDDEN, "contact %s is not in the synced set after the write", idOfOp(op))
 				}

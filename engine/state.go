@@ -83,6 +83,8 @@ type Run struct {
 	Conflicts   []Conflict
 	Duplicates  []Duplicate
 	Errors      []ItemError
+	// Retry lists items that failed for now and are tried again next run.
+	Retry []ItemError
 	// Outcome is "ok", "partial" (some items failed and will be retried),
 	// "needs-confirmation" (the mass-delete breaker stopped it) or "failed".
 	Outcome string

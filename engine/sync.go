@@ -127,7 +127,13 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	if err != nil {
 		return fmt.Errorf("listing CRM changes: %w", err)
 	}
-	remoteSet, err := e.Remote.Changes(ctx, p.CursorRemote)
+	remoteCursor := p.CursorRemote
+	if crmSet.Complete {
+		// The CRM side is re-listed in full (first run, or rights changed):
+		// so is the remote, so that items refused before are tried again.
+		remoteCursor = ""
+	}
+	remoteSet, err := e.Remote.Changes(ctx, remoteCursor)
 	if err != nil {
 		return fmt.Errorf("listing remote changes: %w", err)
 	}
@@ -418,7 +424,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			pl.dropPair = true
 		case it.crmGone && it.remote != nil:
 			// An edit beats a delete: the CRM gets the contact back.
-			pl.crmOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: e.crmForm(mergeOnto(it.pair.Base, it.remote.Fields))}
+			pl.crmOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: e.crmForm(e.remoteEdits(it.pair.Base, it.remote.Fields))}
 			delete(pl.crmOp.Fields, FieldJournals)
 			pl.restoreCRM = true
 		case it.crmGone:
@@ -485,11 +491,14 @@ func (e *Engine) updateOp(r *Record, fields, base map[string]string) *Op {
 	return op
 }
 
-// mergeOnto returns base overlaid with the non-empty values of top.
-func mergeOnto(base, top map[string]string) map[string]string {
+// remoteEdits returns base with the fields the remote changed since it
+// (so a value the remote holds cut, SPEC S3, does not replace the base).
+func (e *Engine) remoteEdits(base, remote map[string]string) map[string]string {
 	out := copyFields(base)
-	for k, v := range top {
-		setField(out, k, v)
+	for _, f := range mergeFields {
+		if v := remote[f]; v != e.Remote.Normalize(f, base[f]) {
+			setField(out, f, v)
+		}
 	}
 	return out
 }

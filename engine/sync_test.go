@@ -17,8 +17,17 @@ import (
 
 // world is a CRM on a real SQLite file, a user, an in-memory Outlook
 // mailbox and an engine between them.
+// failer is what the helpers need of a test: *testing.T, *testing.B and
+// *rapid.T all have it.
+type failer interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
 type world struct {
-	t       testing.TB
+	t       failer
 	ctx     context.Context // acts as the user
 	db      *sqlite.DB
 	crm     *service.Service
@@ -32,12 +41,19 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
+	w := newWorldIn(t, t.TempDir())
+	t.Cleanup(func() { w.db.Close() })
+	return w
+}
+
+// newWorldIn builds a world whose database lives in dir; the caller closes it.
+func newWorldIn(t failer, dir string) *world {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crm.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "crm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
 	sys := crm.System(ctx)
 	all := func(f crm.Folder) crm.Rights {
@@ -142,6 +158,18 @@ func (w *world) converged() {
 		remoteByID[r.ID] = r
 	}
 	if len(pairs) != len(crmByID) || len(pairs) != len(remoteByID) {
+		for _, p := range pairs {
+			_, okC := crmByID[p.CRMID]
+			_, okR := remoteByID[p.RemoteID]
+			if !okC || !okR {
+				trash, _ := w.crm.Trash(crm.System(ctx), crm.Contacts)
+				inTrash := false
+				for _, it := range trash {
+					inTrash = inTrash || it.GUID == p.CRMID
+				}
+				w.t.Errorf("pair %s ↔ %s: CRM listed %v (in trash %v), Outlook listed %v", p.CRMID, p.RemoteID, okC, inTrash, okR)
+			}
+		}
 		w.t.Fatalf("%d pairs, %d CRM contacts, %d Outlook contacts: not one to one", len(pairs), len(crmByID), len(remoteByID))
 	}
 	for _, p := range pairs {
