@@ -92,14 +92,7 @@ func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64)
 		return true, nil
 	}
 	check := func(lc LoggedChange) (bool, error) {
-		it := &crmsync.Item{Folder: lc.Folder, GUID: lc.GUID, Fields: map[string]string{}}
-		it.Set(crmsync.FieldOwnerGUID, lc.Owner)
-		if lc.Private {
-			it.Set(crmsync.FieldIsPrivate, "true")
-		}
-		it.Set(crmsync.FieldCompanyGUID, lc.CompanyGUID)
-		it.Set(crmsync.FieldContactGUID, lc.ContactGUID)
-		return ss.can(view, it)
+		return ss.can(view, snapshotItem(lc.Folder, lc.GUID, lc.Snapshot))
 	}
 	for _, lc := range changes {
 		if ok, err := check(lc); err != nil || ok {
@@ -114,6 +107,18 @@ func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64)
 		return false, nil
 	}
 	return check(*prev)
+}
+
+// snapshotItem builds an item holding only what rights checks read.
+func snapshotItem(folder crmsync.Folder, guid string, snap Snapshot) *crmsync.Item {
+	it := &crmsync.Item{Folder: folder, GUID: guid, Fields: make(map[string]string, 4)}
+	it.Set(crmsync.FieldOwnerGUID, snap.Owner)
+	if snap.Private {
+		it.Set(crmsync.FieldIsPrivate, "true")
+	}
+	it.Set(crmsync.FieldCompanyGUID, snap.CompanyGUID)
+	it.Set(crmsync.FieldContactGUID, snap.ContactGUID)
+	return it
 }
 
 func checkFolders(folders []crmsync.Folder) error {

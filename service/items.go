@@ -287,17 +287,31 @@ func (ss *session) items(folder crmsync.Folder, guids []string, all bool) ([]*cr
 	return out, nil
 }
 
-// Identifiers implements crmsync.CRM.
+// Identifiers implements crmsync.CRM, from the store's cheap listing: no
+// item fields are read.
 func (s *Service) Identifiers(ctx context.Context, folder crmsync.Folder) ([]crmsync.Identifier, error) {
-	items, err := s.Items(ctx, folder, nil)
-	if err != nil {
+	if err := checkFolder(folder); err != nil {
 		return nil, err
 	}
-	ids := make([]crmsync.Identifier, len(items))
-	for i, it := range items {
-		ids[i] = crmsync.Identifier{GUID: it.GUID, Version: it.Version}
-	}
-	return ids, nil
+	var out []crmsync.Identifier
+	err := s.read(ctx, func(ss *session) error {
+		ids, err := ss.tx.ListIdentifiers(folder)
+		if err != nil {
+			return err
+		}
+		out = make([]crmsync.Identifier, 0, len(ids))
+		for _, id := range ids {
+			ok, err := ss.can(view, snapshotItem(folder, id.GUID, id.Snapshot))
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, id.Identifier)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Search implements crmsync.CRM. Example keys are field names of the folder

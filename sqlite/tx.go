@@ -139,6 +139,27 @@ func (t *tx) ListItems(folder crmsync.Folder, trashed bool) ([]*crmsync.Item, er
 	return collectItems(t.query("SELECT "+itemColumns+" FROM items WHERE folder = ? AND trashed = ? ORDER BY guid", string(folder), b2i(trashed)))
 }
 
+func (t *tx) ListIdentifiers(folder crmsync.Folder) ([]service.IdentifiedItem, error) {
+	rows, err := t.query("SELECT guid, version, owner, private, company_guid, contact_guid FROM items WHERE folder = ? AND trashed = 0 ORDER BY guid", string(folder))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []service.IdentifiedItem
+	for rows.Next() {
+		var (
+			id      service.IdentifiedItem
+			private int
+		)
+		if err := rows.Scan(&id.GUID, &id.Version, &id.Owner, &private, &id.CompanyGUID, &id.ContactGUID); err != nil {
+			return nil, err
+		}
+		id.Private = private != 0
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 func (t *tx) PutItem(it *crmsync.Item) error {
 	fields := encodeFields(it.Fields)
 	email := ""
