@@ -392,3 +392,30 @@ func TestPatch(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPatch feeds arbitrary PATCH bodies: Patch must never panic, and a
+// refused body must leave the contact as it was.
+func FuzzPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"givenName":"Eva"}`, `{"businessAddress":{"city":"Plzeň"}}`, `{"middleName":null}`,
+		`{"singleValueExtendedProperties":[{"id":"String 0x3A24","value":"f"}]}`,
+		`{"emailAddresses":[{"address":"a@b","name":"A"}]}`, `{"businessPhones":"x"}`, `[]`, `null`, `{`,
+		`{"@odata.type":"#microsoft.graph.contact","id":"x"}`, `{"homePhones":[1,2]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c := fullContact()
+		err := outlook.Patch(c, body)
+		if err != nil {
+			if diff := cmp.Diff(fullContact(), c); diff != "" {
+				t.Fatalf("refused PATCH changed the contact:\n%s", diff)
+			}
+			return
+		}
+		if c.ID != fullContact().ID || c.ChangeKey != fullContact().ChangeKey {
+			t.Fatal("PATCH changed a read-only property")
+		}
+		outlook.ToRecordFields(c)
+	})
+}
