@@ -35,7 +35,7 @@ func contactBody(i int) map[string]any {
 		"givenName": fmt.Sprint("Given", i), "surname": "Surname", "companyName": "Acme",
 		"emailAddresses": []map[string]string{{"address": fmt.Sprintf("c%d@example.com", i)}},
 		"businessPhones": []string{"+420 100 200 300"}, "mobilePhone": "+420 600 000 000",
-		"businessAddress": map[string]string{"street": "Main 1", "city": "Praha", "postalCode": "11000", "countryOrRegion": "Czech Republic"},
+		"businessAddress":               map[string]string{"street": "Main 1", "city": "Praha", "postalCode": "11000", "countryOrRegion": "Czech Republic"},
 		"singleValueExtendedProperties": []map[string]string{{"id": outlook.PropCRMGUID, "value": fmt.Sprint("guid-", i)}},
 	}
 }
