@@ -51,10 +51,17 @@ type Call struct {
 type Faults struct {
 	mu    sync.Mutex
 	queue []Fault
-	// Hook, when set, is asked first about every call; a non-nil fault
-	// is injected.
-	Hook func(Call) *Fault
-	hits map[FaultKind]int
+	hook  func(Call) *Fault
+	hits  map[FaultKind]int
+}
+
+// SetHook installs h (nil removes it): it is asked first about every
+// call, and a non-nil fault it returns is injected. h may be called
+// concurrently.
+func (f *Faults) SetHook(h func(Call) *Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = h
 }
 
 // Inject makes the next n calls fail with f (FaultLostResponse: the next n
@@ -93,7 +100,7 @@ func (f *Faults) Next(call Call) (Fault, bool) {
 		return Fault{}, false
 	}
 	f.mu.Lock()
-	hook := f.Hook
+	hook := f.hook
 	f.mu.Unlock()
 	if hook != nil {
 		if ft := hook(call); ft != nil {

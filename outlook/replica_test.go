@@ -167,12 +167,12 @@ func TestReplicaFaults(t *testing.T) {
 	if r.Faults.Pending() != 0 || r.Faults.Hits(outlook.FaultLostResponse) != 1 {
 		t.Errorf("pending %d hits %d", r.Faults.Pending(), r.Faults.Hits(outlook.FaultLostResponse))
 	}
-	r.Faults.Hook = func(c outlook.Call) *outlook.Fault {
+	r.Faults.SetHook(func(c outlook.Call) *outlook.Fault {
 		if c.Op == "Get" {
 			return &outlook.Fault{Kind: outlook.FaultDrop}
 		}
 		return nil
-	}
+	})
 	if _, err := r.Get(ctx, nil); err == nil {
 		t.Error("hook fault not injected")
 	}

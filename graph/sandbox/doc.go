@@ -75,7 +75,13 @@
 //     Throttled inner requests get 429 inside a 200 batch (the 2025 docs'
 //     behaviour). The upload budget (150 MB per 5 minutes) is not enforced.
 //   - Read-only properties in a POST or PATCH body (id, changeKey, …) are
-//     ignored; an unknown property is a 400.
+//     ignored; an unknown property is a 400. A JSON body is accepted
+//     without a Content-Type header (Graph requires application/json;
+//     inside a $batch a body without Content-Type is refused, as Graph
+//     does).
+//   - Empty entries inside emailAddresses, businessPhones and homePhones
+//     are kept as sent (the M9 mapping uses them to hold a slot); whether
+//     Exchange keeps or compacts them is unverified.
 //   - displayName is generated from given, middle and surname (else
 //     company, else e-mail) when empty, and regenerated on update when it
 //     was generated; Graph's own rule is undocumented.
