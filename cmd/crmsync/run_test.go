@@ -230,11 +230,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--listen", "256.0.0.1:99999", "--db", db}, 1, "listening on"},
 		{[]string{"user", "passwd", "nobody", "--password", "p", "--db", db}, 1, "nobody"},
 		{[]string{"group", "add-user", "nogroup", "nobody", "--db", db}, 1, "crmsync group:"},
+		{[]string{"user", "add", "eve", "--password", "p", "--group", "nogroup", "--db", db}, 1, `no group "nogroup"`},
 	} {
 		code, _, errOut := run(t, "", c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("crmsync %v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, c.code, c.want)
 		}
+	}
+	if strings.Contains(mustRun(t, "user", "list", "--db", db), "eve") {
+		t.Error("user add with an unknown group created the user")
 	}
 	mustRun(t, "user", "add", "dup", "--password", "p", "--db", db)
 	if code, _, errOut := run(t, "", "user", "add", "dup", "--password", "p", "--db", db); code != 1 || errOut == "" {

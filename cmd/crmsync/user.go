@@ -76,6 +76,17 @@ func userAdd(ctx context.Context, env *Env, sub subcommand, args []string) error
 	}
 	defer db.Close()
 	sys := crmsync.System(ctx)
+	if len(groups) > 0 {
+		existing, err := crm.Groups(sys)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if _, ok := existing[g]; !ok {
+				return fmt.Errorf("no group %q: create it first with 'crmsync group set %s --module ...'", g, g)
+			}
+		}
+	}
 	u, err := crm.AddUser(sys, pos[0], pw, *admin)
 	if err != nil {
 		return err
