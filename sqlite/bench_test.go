@@ -75,8 +75,19 @@ func saveBatch(b *testing.B, svc *service.Service, ctx context.Context, patches 
 // BenchmarkSaveContactsBatch creates contacts in batches of 1,000 (one
 // SaveContacts call, one transaction each). Target: >= 5,000 contacts/s.
 func BenchmarkSaveContactsBatch(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchSave(b, false) })
+	// With ContactDuplicityCheckEnabled every new contact looks up its e-mail.
+	b.Run("duplicity-check", func(b *testing.B) { benchSave(b, true) })
+}
+
+func benchSave(b *testing.B, duplicityCheck bool) {
 	const batch = 1000
 	svc, ctx := benchEnv(b)
+	if duplicityCheck {
+		if err := svc.SetGlobalSetting(crmsync.System(context.Background()), crmsync.SettingDuplicityCheck, "true"); err != nil {
+			b.Fatal(err)
+		}
+	}
 	n := 0
 	cpu0 := cpuTime()
 	for b.Loop() {

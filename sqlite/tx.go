@@ -180,7 +180,7 @@ func (t *tx) PutItem(it *crmsync.Item) error {
 }
 
 func (t *tx) ContactsByEmail1(email string) ([]string, error) {
-	return t.strings("SELECT guid FROM items WHERE email1_lower = ? AND trashed = 0 AND folder = ? ORDER BY guid", email, string(crmsync.Contacts))
+	return t.strings("SELECT guid FROM items WHERE email1_lower = ? AND folder = ? AND trashed = 0", email, string(crmsync.Contacts))
 }
 
 func (t *tx) strings(query string, args ...any) ([]string, error) {

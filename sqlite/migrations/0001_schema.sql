@@ -15,8 +15,7 @@ CREATE TABLE items (
 	fields       BLOB    NOT NULL,
 	UNIQUE (folder, guid)
 );
-CREATE INDEX items_email1 ON items (email1_lower) WHERE email1_lower <> '' AND trashed = 0;
-CREATE INDEX items_folder_trashed ON items (folder, trashed, guid);
+CREATE INDEX items_email1 ON items (email1_lower, folder);
 
 -- The global change log. owner..contact_guid snapshot who could see the
 -- item as written, so the feed can report an item that left a user's view.

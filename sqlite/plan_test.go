@@ -1,0 +1,49 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+)
+
+// The queries on the hot paths must use an index, not scan the table.
+func TestQueryPlans(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		query string
+		args  []any
+		want  string
+	}{
+		{"SELECT guid FROM items WHERE email1_lower = ? AND folder = ? AND trashed = 0", []any{"a@b.c", "Contacts"}, "items_email1"},
+		{"SELECT c.id FROM changes c LEFT JOIN items i ON i.id = c.item_id WHERE c.id > ? AND c.id <= ? AND c.folder IN (?) ORDER BY c.id", []any{1, 2, "Contacts"}, "INTEGER PRIMARY KEY"},
+		{"SELECT c.id FROM changes c WHERE c.guid = ? AND c.id <= ? ORDER BY c.id DESC LIMIT 1", []any{"g", 5}, "changes_guid"},
+		{"SELECT guid FROM items WHERE folder = ? AND guid IN (?, ?)", []any{"Contacts", "a", "b"}, "sqlite_autoindex_items_1"},
+	} {
+		var plan []string
+		err := db.View(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					return err
+				}
+				plan = append(plan, detail)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, c.want) {
+			t.Errorf("%s\nplan %q does not use %s", c.query, joined, c.want)
+		}
+	}
+}
