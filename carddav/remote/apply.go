@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -263,6 +265,21 @@ func (c *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, e
 	})
 	if err := ctx.Err(); err != nil {
 		return results, err
+	}
+	// Every op failed before the server answered: the server is
+	// unreachable, which is the whole call's failure, not the items'.
+	var first error
+	for _, r := range results {
+		var ue *url.Error
+		if r.Err == nil || !errors.As(r.Err, &ue) {
+			return results, nil
+		}
+		if first == nil {
+			first = r.Err
+		}
+	}
+	if first != nil {
+		return results, fmt.Errorf("carddav: %s unreachable: %w", c.dav.base.Host, first)
 	}
 	return results, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ type peer struct {
 	// root is the server's base URL, book the address book's full URL.
 	root, book string
 	user       string
+	// stop ends the server before the test does (it is stopped anyway).
+	stop func()
 }
 
 // requirePeer finds a peer's program, skipping with an install hint on a
@@ -48,8 +51,9 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startProcess runs cmd until the test ends and waits until url answers.
-func startProcess(t testing.TB, name string, cmd *exec.Cmd, url string) {
+// startProcess runs cmd until the test ends and waits until url answers;
+// the returned func stops it earlier.
+func startProcess(t testing.TB, name string, cmd *exec.Cmd, url string) func() {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logf, err := os.Create(logPath)
@@ -63,16 +67,20 @@ func startProcess(t testing.TB, name string, cmd *exec.Cmd, url string) {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+			logf.Close()
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -84,41 +92,58 @@ func startProcess(t testing.TB, name string, cmd *exec.Cmd, url string) {
 		req, _ := http.NewRequest("OPTIONS", url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
-			return
+			return stop
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	out, _ := os.ReadFile(logPath)
 	t.Fatalf("%s did not answer on %s within 20 s:\n%s", name, url, out)
+	return nil
 }
 
 // startRadicale runs Radicale (no auth, owner_only rights) with its data in
 // a temp dir and creates the address book /alice/contacts/.
-func startRadicale(t testing.TB) peer {
+func startRadicale(t testing.TB) peer { t.Helper(); return startRadicaleAuth(t, "") }
+
+// startRadicaleAuth is startRadicale with Basic auth checked against
+// htpasswd (plain text passwords) when it is not "".
+func startRadicaleAuth(t testing.TB, htpasswd string) peer {
 	t.Helper()
 	prog := requirePeer(t, "radicale", "radicale")
 	dir := t.TempDir()
 	port := freePort(t)
+	auth := "type = none"
+	if htpasswd != "" {
+		f := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(f, []byte(htpasswd), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = "type = htpasswd\nhtpasswd_filename = " + f + "\nhtpasswd_encryption = plain"
+	}
 	conf := fmt.Sprintf(`[server]
 hosts = 127.0.0.1:%d
 [auth]
-type = none
+%s
 [storage]
 filesystem_folder = %s
 [rights]
 type = owner_only
 [logging]
 level = warning
-`, port, filepath.Join(dir, "data"))
+`, port, auth, filepath.Join(dir, "data"))
 	confPath := filepath.Join(dir, "config")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	root := fmt.Sprintf("http://127.0.0.1:%d", port)
-	startProcess(t, "radicale", exec.Command(prog, "--config", confPath), root+"/")
+	stop := startProcess(t, "radicale", exec.Command(prog, "--config", confPath), root+"/")
 	book := root + "/alice/contacts/"
-	mkcol(t, book, "alice")
-	return peer{name: "radicale", root: root, book: book, user: "alice"}
+	password := "x"
+	if htpasswd != "" {
+		_, password, _ = strings.Cut(strings.SplitN(htpasswd, "\n", 2)[0], ":")
+	}
+	mkcol(t, book, "alice", password)
+	return peer{name: "radicale", root: root, book: book, user: "alice", stop: stop}
 }
 
 // startXandikos runs Xandikos with its default principal /user/ and
@@ -129,9 +154,9 @@ func startXandikos(t testing.TB) peer {
 	dir := t.TempDir()
 	port := freePort(t)
 	root := fmt.Sprintf("http://127.0.0.1:%d", port)
-	startProcess(t, "xandikos", exec.Command(prog, "--defaults", "-d", filepath.Join(dir, "data"),
+	stop := startProcess(t, "xandikos", exec.Command(prog, "--defaults", "-d", filepath.Join(dir, "data"),
 		"-l", "127.0.0.1", "-p", fmt.Sprint(port)), root+"/")
-	return peer{name: "xandikos", root: root, book: root + "/user/contacts/addressbook/", user: "user"}
+	return peer{name: "xandikos", root: root, book: root + "/user/contacts/addressbook/", user: "user", stop: stop}
 }
 
 // eachPeer runs f as a subtest against a fresh Radicale and Xandikos.
@@ -144,7 +169,7 @@ func eachPeer(t *testing.T, f func(t *testing.T, p peer)) {
 	}
 }
 
-func mkcol(t testing.TB, url, user string) {
+func mkcol(t testing.TB, url, user, password string) {
 	t.Helper()
 	body := `<?xml version="1.0"?><d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop>` +
 		`<d:resourcetype><d:collection/><c:addressbook/></d:resourcetype></d:prop></d:set></d:mkcol>`
@@ -152,7 +177,7 @@ func mkcol(t testing.TB, url, user string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth(user, "x")
+	req.SetBasicAuth(user, password)
 	req.Header.Set("Content-Type", "application/xml")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

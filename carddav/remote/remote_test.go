@@ -450,3 +450,37 @@ func TestMoveToDuplicates(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthentication(t *testing.T) {
+	p := startRadicaleAuth(t, "alice:s3cret\n")
+	for _, tc := range []struct {
+		name, user, password, code string
+	}{
+		{"right password", "alice", "s3cret", ""},
+		{"wrong password", "alice", "guess", crm.EUNAUTHORIZED},
+		{"no credentials", "", "", crm.EUNAUTHORIZED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := remote.Open(context.Background(), remote.Config{URL: p.root, Username: tc.user, Password: tc.password})
+			if code := crm.ErrorCode(err); code != tc.code {
+				t.Fatalf("Open: %v (code %q), want code %q", err, code, tc.code)
+			}
+			if err != nil && strings.Contains(err.Error(), tc.password) && tc.password != "" {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnreachableServerFailsTheWholeCall(t *testing.T) {
+	p := startRadicale(t)
+	c := open(t, p, nil)
+	p.stop()
+	res, err := c.Apply(context.Background(), createOps(t, 0, 3))
+	if err == nil {
+		t.Fatalf("Apply to a stopped server: no error, results %+v", res)
+	}
+	if _, err := c.Changes(context.Background(), ""); err == nil {
+		t.Fatal("Changes from a stopped server: no error")
+	}
+}
