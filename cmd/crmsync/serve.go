@@ -26,6 +26,7 @@ type Server struct {
 	Env          *Env // the command's streams and environment
 	CRM          crmsync.CRM
 	DB           *sqlite.DB
+	DBPath       string // the --db file, for workers that open their own connections
 	Mux          *http.ServeMux
 	Logger       *slog.Logger
 	PollInterval time.Duration
@@ -81,24 +82,30 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 
+	// Listen before the mounts start workers: a busy port fails fast.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	defer ln.Close() // for the paths that return before Serve owns it
+
 	mux := http.NewServeMux()
 	ewayapi.NewServer(crm, ewayapi.Options{Logger: env.Logger}).Handle(mux)
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, Mux: mux, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, DBPath: *dbPath, Mux: mux, Logger: env.Logger, PollInterval: *poll,
 		ctx: workCtx, errs: make(chan error, 1)}
-	defer srv.wg.Wait() // after cancelWork: workers stop before the database closes
+	defer func() { // on every path, workers stop before the database closes
+		cancelWork()
+		srv.wg.Wait()
+	}()
 	for _, mount := range mounts {
 		if err := mount(workCtx, srv); err != nil {
 			return err
 		}
 	}
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
-	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		env.Logger.Warn("listening beyond this machine over plain HTTP: password hashes and session ids travel unencrypted; put a TLS proxy in front",
 			"addr", tcp.String())
