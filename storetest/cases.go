@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/crmsync/crmsync"
@@ -925,5 +926,58 @@ func testAdmin(t *testing.T, open Open) {
 	rights, _ = e.Svc.MyRights(root)
 	if rights[0] != crmsync.FullRights(crmsync.Contacts) {
 		t.Errorf("admin rights %+v", rights[0])
+	}
+}
+
+// Concurrent writers are serialized: no update is lost, every write gets
+// its own change id and version, and readers run alongside.
+func testConcurrent(t *testing.T, open Open) {
+	e := NewEnv(t, open)
+	g := e.MustSave(e.Sys, crmsync.Contacts, crmsync.Patch{Set: set("LastName", "Counter")}).GUID
+	base := e.Last()
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each*2)
+	for w := range writers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				res, err := e.Svc.Save(e.Sys, crmsync.Contacts, []crmsync.Patch{{GUID: g, Set: set("Note", strings.Repeat("x", w*each+i+1))}}, crmsync.SaveOptions{})
+				if err == nil {
+					err = res[0].Err
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := e.Svc.Items(e.Sys, crmsync.Contacts, []string{g}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	it := e.Get(e.Sys, crmsync.Contacts, g)
+	if it.Version != 1+writers*each {
+		t.Errorf("version %d after %d writes, want %d", it.Version, writers*each, 1+writers*each)
+	}
+	if got := e.Last() - base; got != writers*each {
+		t.Errorf("%d changes logged, want %d", got, writers*each)
+	}
+	ids, err := e.Svc.ChangeIdentifiers(e.Sys, crmsync.Contacts, base, e.Last())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0].Version != it.Version {
+		t.Errorf("feed %+v", ids)
 	}
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"Enums", testEnums},
 		{"Watch", testWatch},
 		{"Admin", testAdmin},
+		{"ConcurrentWrites", testConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
