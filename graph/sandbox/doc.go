@@ -60,7 +60,9 @@
 //   - Photo metadata reports the uploaded image's own size (Graph reports
 //     the sizes it generated); photos must be image/* (sniffed when the
 //     Content-Type is missing or generic).
-//   - $filter supports only emailAddresses/any(a:a/address eq '…') and
+//   - Folder listings support only $filter=displayName eq '…'
+//     (case-insensitive).
+//   - $filter on contacts supports only emailAddresses/any(a:a/address eq '…') and
 //     singleValueExtendedProperties/any(ep: ep/id eq '…' and ep/value eq
 //     '…'); Graph documents the second for contacts with numeric operators
 //     only. $orderby, $search and $count are not supported.

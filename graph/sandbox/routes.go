@@ -103,9 +103,21 @@ func folderJSON(req *request, f outlook.Folder, entity bool) map[string]any {
 func (s *Server) folders(req *request, parent string) response {
 	switch req.method {
 	case http.MethodGet:
+		var name *string
+		if f := strings.TrimSpace(req.query.Get("$filter")); f != "" {
+			m := folderFilter.FindStringSubmatch(f)
+			if m == nil {
+				return s.errorResponse(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+			}
+			n := strings.ReplaceAll(m[1], "''", "'")
+			name = &n
+		}
 		var value []map[string]any
 		def := s.mb.DefaultFolder()
 		for _, f := range s.mb.Folders() {
+			if name != nil && !strings.EqualFold(f.DisplayName, *name) {
+				continue
+			}
 			if parent == "" && (f.ID == def || f.ParentFolderID == def) || parent != "" && f.ParentFolderID == parent {
 				value = append(value, folderJSON(req, f, false))
 			}
@@ -151,6 +163,8 @@ func (s *Server) collection(req *request, folder string, inFolder bool) response
 	}
 	return methodNotAllowed()
 }
+
+var folderFilter = regexp.MustCompile(`^displayName eq '((?:[^']|'')*)'$`)
 
 var keySegment = regexp.MustCompile(`^(\w+)\('((?:[^']|'')*)'\)$`)
 

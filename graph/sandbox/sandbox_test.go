@@ -377,6 +377,14 @@ func TestFoldersMoveDelta(t *testing.T) {
 	}
 	wantStatus(t, e.do("POST", "/v1.0/me/contactFolders", testdata(t, "contactfolder-create.request.json")), 409)
 	dup := e.do("POST", "/v1.0/me/contactFolders", `{"displayName":"Duplicate contacts"}`).json(t)["id"].(string)
+	r = e.do("GET", "/v1.0/me/contactFolders?$filter="+url.QueryEscape("displayName eq 'Duplicate contacts'"), nil)
+	if v := r.json(t)["value"].([]any); len(v) != 1 || v[0].(map[string]any)["id"] != dup {
+		t.Errorf("folder filter: %v", v)
+	}
+	wantStatus(t, e.do("GET", "/v1.0/me/contactFolders?$filter="+url.QueryEscape("id eq 'x'"), nil), 400)
+	if f := e.do("GET", "/v1.0/me/contactFolders/contacts", nil).json(t); f["id"] != root {
+		t.Errorf("well-known contacts folder: %v", f)
+	}
 
 	var ids []string
 	for i := range 5 {
