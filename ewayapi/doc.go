@@ -61,4 +61,13 @@
 //     telling the client to reconcile fully.
 //   - GetEnumValues takes an optional enumTypeName filter.
 //   - SaveUserSetting takes transmitObject {Path, Name, Value}.
+//
+// # Not implemented
+//
+// includeRelations and relationsFilter are accepted and ignored: relations
+// travel only as foreign keys (Companies_CompanyGuid, Contacts_ContactGuid)
+// with includeForeignKeys. appVersion, clientMachineIdentifier,
+// clientMachineName, userGuid, createSessionCookie, isFullSync (LogIn) and
+// ignoredUserErrorMessages (saves) are accepted and ignored. OAuth sign-in,
+// SaveRelation(s), Query and the other eWay modules are not served.
 package ewayapi
