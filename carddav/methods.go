@@ -400,6 +400,9 @@ func (q *request) addObjects(ms *multistatus, items []*crm.Item, want wanted) er
 			return err
 		}
 	}
+	if len(items) == 0 {
+		return nil
+	}
 	e, err := q.enums()
 	if err != nil {
 		return err
