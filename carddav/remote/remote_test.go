@@ -387,7 +387,11 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 	if len(recs) != 1 || recs[0].CRMGUID != guidOf(1) {
 		t.Errorf("Get: %+v", recs)
 	}
-	found, err := c.FindByCRMGUID(ctx, []string{guidOf(2), strings.ToUpper(guidOf(4)), guidOf(9), guidOf(999)})
+	// A card of ours that another client re-created under another href:
+	// found by its X-CRMSYNC-GUID when the href a create uses is empty.
+	rawPut(t, p, p.book+"renamed.vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:renamed-by-a-phone\r\nFN:Renamed\r\nN:Renamed;;;;\r\n"+
+		"X-CRMSYNC-GUID:"+guidOf(500)+"\r\nEND:VCARD\r\n")
+	found, err := c.FindByCRMGUID(ctx, []string{guidOf(2), strings.ToUpper(guidOf(4)), guidOf(9), guidOf(999), guidOf(500)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +399,7 @@ func testLifecycle(t *testing.T, p peer, etagListing bool) {
 	for _, r := range found {
 		foundGUIDs = append(foundGUIDs, r.CRMGUID)
 	}
-	if diff := cmp.Diff([]string{guidOf(2), guidOf(4)}, foundGUIDs, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+	if diff := cmp.Diff([]string{guidOf(2), guidOf(4), guidOf(500)}, foundGUIDs, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("FindByCRMGUID (-want +got):\n%s", diff)
 	}
 }
