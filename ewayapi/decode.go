@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -125,7 +126,6 @@ func decodeRequest(name string, body []byte) (*request, error) {
 	if !utf8.Valid(body) {
 		return nil, paramErrorf("request body is not valid UTF-8")
 	}
-	var raw map[string]json.RawMessage
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		trimmed = []byte("{}") // curl -X POST without a body: a call without parameters
@@ -133,14 +133,8 @@ func decodeRequest(name string, body []byte) (*request, error) {
 	if trimmed[0] != '{' {
 		return nil, paramErrorf("request body must be a JSON object of the method's parameters")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, paramErrorf("malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, paramErrorf("malformed JSON: data after the top-level object")
-	}
-	if err := checkDuplicateKeys(trimmed); err != nil {
+	raw, err := topLevel(trimmed)
+	if err != nil {
 		return nil, err
 	}
 
@@ -185,30 +179,37 @@ func unknownParam(m *method, k string) error {
 	return paramErrorf("unknown parameter %q for %s", truncate(k), m.name)
 }
 
-// checkDuplicateKeys refuses a top-level object that names a parameter
-// twice: encoding/json would silently keep the last one.
-func checkDuplicateKeys(body []byte) error {
+// topLevel splits the top-level object into its members in one pass,
+// refusing a parameter named twice (encoding/json would silently keep the
+// last one) and anything after the object.
+func topLevel(body []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // {
-		return paramErrorf("malformed JSON: %v", err)
+		return nil, paramErrorf("malformed JSON: %v", err)
 	}
-	seen := map[string]bool{}
+	raw := map[string]json.RawMessage{}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return paramErrorf("malformed JSON: %v", err)
+			return nil, paramErrorf("malformed JSON: %v", err)
 		}
 		k, _ := t.(string)
-		if seen[k] {
-			return paramErrorf("parameter %q sent twice", truncate(k))
+		if _, dup := raw[k]; dup {
+			return nil, paramErrorf("parameter %q sent twice", truncate(k))
 		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return paramErrorf("malformed JSON: %v", err)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, paramErrorf("malformed JSON: %v", err)
 		}
+		raw[k] = v
 	}
-	return nil
+	if _, err := dec.Token(); err != nil { // }
+		return nil, paramErrorf("malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, paramErrorf("malformed JSON: data after the top-level object")
+	}
+	return raw, nil
 }
 
 func (a *args) set(k string, v json.RawMessage) error {
