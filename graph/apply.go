@@ -28,7 +28,7 @@ type plan struct {
 	// lost marks a create whose answer never came; retry a re-read after
 	// a photo clear that found none; needRecord a write whose Record is
 	// built from contact once photos are settled.
-	lost, retry, needRecord bool
+	lost, retry, needRecord, photoSent bool
 }
 
 // Apply performs the writes in $batch requests of up to 20, four batches
@@ -197,14 +197,26 @@ func (cl *Client) writeRound(ctx context.Context, plans []*plan, fid, dupID stri
 	if len(units) == 0 {
 		return nil
 	}
-	res, err := cl.batch(ctx, units)
-	if err != nil {
-		return err
-	}
-	for k, i := range idx {
-		cl.settle(plans[i], res[k])
-	}
-	return nil
+	// A new contact's photo goes out as soon as the contact exists, in
+	// the same stream of batches.
+	photoOf := map[int]*plan{}
+	n := len(units)
+	_, err := cl.batchThen(ctx, units, func(k int, res []subResult) []unit {
+		if p, ok := photoOf[k]; ok {
+			cl.settlePhoto(p, res)
+			return nil
+		}
+		p := plans[idx[k]]
+		cl.settle(p, res)
+		if p.op.Kind != engine.Create || p.photoOp != 1 || p.contact == nil || p.done || p.lost {
+			return nil
+		}
+		photoOf[n] = p
+		n++
+		p.photoSent = true
+		return []unit{photoUnit(p)}
+	})
+	return err
 }
 
 // unitFor builds the requests of one op.
@@ -496,12 +508,8 @@ func (cl *Client) photoRound(ctx context.Context, plans []*plan) error {
 	for _, p := range plans {
 		switch {
 		case p.done || p.contact == nil:
-		case p.op.Kind == engine.Create && p.photoOp == 1:
-			item := "/me/contacts/" + url.PathEscape(p.contact.ID)
-			units = append(units, unit{
-				{method: http.MethodPut, url: item + "/photo/$value", body: p.photo, contentType: p.photoCT, safe: true},
-				{method: http.MethodGet, url: item + "?" + selectQuery(), safe: true},
-			})
+		case p.op.Kind == engine.Create && p.photoOp == 1 && !p.photoSent:
+			units = append(units, photoUnit(p))
 			idx = append(idx, p)
 		}
 	}
@@ -518,28 +526,7 @@ func (cl *Client) photoRound(ctx context.Context, plans []*plan) error {
 			return err
 		}
 		for k, p := range idx {
-			last := res[k][len(res[k])-1]
-			if last.err != nil {
-				if p.op.Kind == engine.Create {
-					// The contact exists; its photo did not make it. The
-					// record says so (the photo is read back), and a
-					// later sync sends it again.
-					cl.log.Warn("graph photo upload failed", "err", last.err)
-					continue
-				}
-				p.fail(last.err)
-				continue
-			}
-			c, err := decodeContact(last.body)
-			if err != nil {
-				p.fail(err)
-				continue
-			}
-			cl.remember(c)
-			if p.photoOp == 1 {
-				cl.rememberPhoto(c.ID, c.ChangeKey, photoHash(p.photo))
-			}
-			p.contact, p.needRecord = c, true
+			cl.settlePhoto(p, res[k])
 		}
 	}
 	var need []*plan
@@ -623,6 +610,42 @@ func (cl *Client) checkConflicts(ctx context.Context, plans []*plan) error {
 		}
 	}
 	return nil
+}
+
+// photoUnit uploads a new contact's photo and reads the contact back for
+// the changeKey the upload produced.
+func photoUnit(p *plan) unit {
+	item := "/me/contacts/" + url.PathEscape(p.contact.ID)
+	return unit{
+		{method: http.MethodPut, url: item + "/photo/$value", body: p.photo, contentType: p.photoCT, safe: true},
+		{method: http.MethodGet, url: item + "?" + selectQuery(), safe: true},
+	}
+}
+
+// settlePhoto records the outcome of a photoUnit (or of a re-read).
+func (cl *Client) settlePhoto(p *plan, res []subResult) {
+	last := res[len(res)-1]
+	if last.err != nil {
+		if p.op.Kind == engine.Create {
+			// The contact exists; its photo did not make it. The record
+			// says so (the photo is read back), and a later sync sends
+			// it again.
+			cl.log.Warn("graph photo upload failed", "err", last.err)
+			return
+		}
+		p.fail(last.err)
+		return
+	}
+	c, err := decodeContact(last.body)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	cl.remember(c)
+	if p.photoOp == 1 {
+		cl.rememberPhoto(c.ID, c.ChangeKey, photoHash(p.photo))
+	}
+	p.contact, p.needRecord = c, true
 }
 
 func recordPtr(r engine.Record) *engine.Record { return &r }

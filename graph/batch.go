@@ -72,91 +72,142 @@ type unitState struct {
 // mailbox, and up to MaxInFlight batches at once — never more than four
 // requests in the mailbox, as Outlook allows (§1.9, §1.10). Requests that
 // were not run (424), were throttled (429/503, which raise the fence) or
-// failed on the server are sent again in a later round while that is safe.
-// The answer holds one result per sub of each unit.
+// failed on the server are queued again while that is safe. The answer
+// holds one result per sub of each unit.
 func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error) {
-	states := make([]*unitState, len(units))
-	for i, u := range units {
-		states[i] = &unitState{results: make([]subResult, len(u))}
-	}
-	for {
-		var pending []int
-		for i, s := range states {
-			if !s.done && s.pos < len(units[i]) {
-				pending = append(pending, i)
-			} else {
-				s.done = true
+	return cl.batchThen(ctx, units, nil)
+}
+
+// batchThen is batch with follow-ups: when unit i is done, then(i, its
+// results) may return more units (e.g. a photo upload for a contact just
+// created), which are queued at once and numbered after the others in the
+// answer. Work flows continuously: a free slot takes the next 20 queued
+// requests, and waits for a full batch only while other batches are out
+// (they may add follow-ups). then runs under the scheduler's lock.
+func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, res []subResult) []unit) ([][]subResult, error) {
+	var (
+		mu         sync.Mutex
+		cond       = sync.NewCond(&mu)
+		states     []*unitState
+		queue      []int
+		queuedSubs int
+		inFlight   int
+		failure    error
+	)
+	all := []unit{}
+	add := func(us []unit) {
+		for _, u := range us {
+			all = append(all, u)
+			states = append(states, &unitState{results: make([]subResult, len(u))})
+			if len(u) == 0 {
+				states[len(states)-1].done = true
+				continue
 			}
-		}
-		if len(pending) == 0 {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		groups := packUnits(units, states, pending, cl.cfg.BatchSize)
-		var wg sync.WaitGroup
-		errs := make([]error, len(groups))
-		work := make(chan int)
-		for range min(cl.cfg.MaxInFlight, len(groups)) {
-			wg.Go(func() {
-				for g := range work {
-					errs[g] = cl.runBatch(ctx, units, states, groups[g])
-				}
-			})
-		}
-		for g := range groups {
-			work <- g
-		}
-		close(work)
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
+			queue = append(queue, len(all)-1)
+			queuedSubs += len(u)
 		}
 	}
-	out := make([][]subResult, len(units))
+	add(units)
+	// settle requeues a unit that still has requests to send, or ends it.
+	settle := func(i int) {
+		st := states[i]
+		if !st.done && st.pos < len(all[i]) {
+			queue = append(queue, i)
+			queuedSubs += len(all[i]) - st.pos
+			return
+		}
+		st.done = true
+		if then != nil {
+			add(then(i, st.results))
+		}
+	}
+	worker := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			if failure != nil || (len(queue) == 0 && inFlight == 0) {
+				cond.Broadcast()
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				failure = err
+				continue
+			}
+			if len(queue) == 0 || (queuedSubs < cl.cfg.BatchSize && inFlight > 0) {
+				cond.Wait()
+				continue
+			}
+			group := packQueue(all, states, &queue, cl.cfg.BatchSize)
+			us := make([]unit, len(group))
+			sts := make([]*unitState, len(group))
+			for k, i := range group {
+				us[k], sts[k] = all[i], states[i]
+				queuedSubs -= len(all[i]) - states[i].pos
+			}
+			inFlight++
+			mu.Unlock()
+			err := cl.runBatch(ctx, us, sts)
+			mu.Lock()
+			inFlight--
+			if err != nil && failure == nil {
+				failure = err
+			}
+			for _, i := range group {
+				settle(i)
+			}
+			cond.Broadcast()
+		}
+	}
+	var wg sync.WaitGroup
+	for range cl.cfg.MaxInFlight {
+		wg.Go(worker)
+	}
+	wg.Wait()
+	if failure != nil {
+		return nil, failure
+	}
+	out := make([][]subResult, len(all))
 	for i, s := range states {
 		out[i] = s.results
 	}
 	return out, nil
 }
 
-// packUnits groups pending units into batches of at most size requests and
-// maxBatchBytes of bodies, keeping each unit's remaining subs together.
-func packUnits(units []unit, states []*unitState, pending []int, size int) [][]int {
-	var groups [][]int
-	var cur []int
+// packQueue takes units off the head of the queue for one batch: at most
+// size requests and maxBatchBytes of bodies, each unit's remaining
+// requests together.
+func packQueue(all []unit, states []*unitState, queue *[]int, size int) []int {
+	var group []int
 	n, bytes := 0, 0
-	for _, i := range pending {
-		rest := units[i][states[i].pos:]
+	k := 0
+	for ; k < len(*queue); k++ {
+		i := (*queue)[k]
+		rest := all[i][states[i].pos:]
 		b := 0
 		for _, s := range rest {
 			b += len(s.body)*4/3 + 200
 		}
-		if len(cur) > 0 && (n+len(rest) > size || bytes+b > maxBatchBytes) {
-			groups = append(groups, cur)
-			cur, n, bytes = nil, 0, 0
+		if len(group) > 0 && (n+len(rest) > size || bytes+b > maxBatchBytes) {
+			break
 		}
-		cur = append(cur, i)
+		group = append(group, i)
 		n += len(rest)
 		bytes += b
 	}
-	if len(cur) > 0 {
-		groups = append(groups, cur)
-	}
-	return groups
+	*queue = (*queue)[k:]
+	return group
 }
 
 type slot struct{ unit, sub int }
 
-// runBatch sends one $batch holding the remaining subs of the given units
-// and records what came back. Only a failure that ends the whole call
+// runBatch sends one $batch holding the remaining subs of units and
+// records what came back in their states. Only a failure that ends the whole call
 // (context, sign-in) is returned.
-func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitState, group []int) error {
+func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitState) error {
 	var reqs []batchRequest
 	var slots []slot
 	safe := true
-	for _, i := range group {
+	for i := range units {
 		for j := states[i].pos; j < len(units[i]); j++ {
 			s := units[i][j]
 			id := strconv.Itoa(len(reqs) + 1)
@@ -213,7 +264,7 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 	}
 	if r.status != http.StatusOK {
 		perr := statusError("$batch", r.status, r.body)
-		for _, i := range group {
+		for i := range units {
 			cl.finish(states[i], units[i], states[i].pos, subResult{status: r.status, err: perr})
 		}
 		return nil

@@ -115,13 +115,13 @@ func TestFaultThrottleBursts(t *testing.T) {
 	var hits atomic.Int32
 	logs := faultScenario(t, 30, func(f *outlook.Faults) {
 		start := time.Now()
-		f.Hook = func(outlook.Call) *outlook.Fault {
+		f.SetHook(func(outlook.Call) *outlook.Fault {
 			if time.Since(start) > 50*time.Millisecond {
 				return nil
 			}
 			hits.Add(1)
 			return &outlook.Fault{Kind: outlook.FaultThrottle, RetryAfter: 100 * time.Millisecond}
-		}
+		})
 	})
 	if hits.Load() == 0 || !strings.Contains(logs.String(), "graph throttled") {
 		t.Error("no throttling was seen")
