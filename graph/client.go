@@ -33,10 +33,11 @@ type Config struct {
 	// request (see DeviceLogin and TokenStore). Required.
 	TokenSource oauth2.TokenSource
 	// FolderID is the contacts folder the partnership syncs. "" means the
-	// mailbox's default Contacts folder, found on first use as the
-	// parentFolderId of the first contact folder or contact listed (Graph
-	// has no documented well-known name for it in v1.0); in an empty
-	// mailbox the "Duplicate contacts" folder is created to learn it.
+	// mailbox's default Contacts folder, found on first use by its
+	// well-known name (/me/contactFolders/contacts), else as the
+	// parentFolderId of a contact of /me/contacts or of the folders
+	// /me/contactFolders lists (its children); in an empty mailbox the
+	// "Duplicate contacts" folder is created below it to learn its id.
 	FolderID string
 	// HTTPClient sends the requests; default: a client with no overall
 	// timeout (RequestTimeout bounds each request instead).

@@ -71,9 +71,14 @@
 //     changeKeys internally.
 //   - Clearing a photo sends DELETE …/photo/$value, documented for users
 //     and groups but not for contacts.
-//   - The default Contacts folder is found as the parentFolderId of a
-//     listed folder or contact; in an empty mailbox the "Duplicate
-//     contacts" folder is created to learn it.
+//   - The default Contacts folder is looked up by the well-known name
+//     "contacts" first, which the sandbox serves and Exchange knows but
+//     Graph v1.0 does not document for contactFolders; the fallbacks
+//     (parentFolderId of a contact, or of the listed folders) are the
+//     documented way.
+//   - PidLidHasPicture is not kept by the sandbox, so against it every
+//     contact the client has not seen at its changeKey costs one photo
+//     GET (mostly 404s) when it is first listed.
 //
 // # Sign-in
 //
