@@ -165,15 +165,67 @@ func (c *Client) fetchAll(ctx context.Context, members []member, cursor string) 
 	return engine.ChangeSet{Records: records, Complete: bad == 0, Cursor: cursor}, nil
 }
 
+// maxSyncRounds bounds the REPORTs one listing makes when a server
+// truncates its answers (RFC 6578 §3.6: 507 on the collection itself).
+const maxSyncRounds = 1000
+
+// syncCollection lists the changes since token with RFC 6578 REPORTs: the
+// members added or changed, the paths removed, and the new token. A
+// truncated answer is continued from the token it carries.
+func (c *Client) syncCollection(ctx context.Context, token string) (members []member, deleted []string, next string, err error) {
+	seen := map[string]int{} // path → index in members, so a later round wins
+	gone := map[string]bool{}
+	for range maxSyncRounds {
+		truncated := false
+		next, err = c.syncRound(ctx, token, func(m member, removed bool, trunc bool) {
+			switch {
+			case trunc:
+				truncated = true
+			case removed:
+				if i, ok := seen[m.path]; ok {
+					members[i].path = "" // added then removed within one listing
+					delete(seen, m.path)
+				}
+				gone[m.path] = true
+			default:
+				delete(gone, m.path)
+				if i, ok := seen[m.path]; ok {
+					members[i] = m
+				} else {
+					seen[m.path] = len(members)
+					members = append(members, m)
+				}
+			}
+		})
+		if err != nil || !truncated {
+			break
+		}
+		token = next
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	out := members[:0]
+	for _, m := range members {
+		if m.path != "" {
+			out = append(out, m)
+		}
+	}
+	for p := range gone {
+		deleted = append(deleted, p)
+	}
+	sort.Strings(deleted)
+	return out, deleted, next, nil
+}
+
 const reportSync = `<?xml version="1.0" encoding="utf-8"?>
 <d:sync-collection xmlns:d="DAV:"><d:sync-token>%s</d:sync-token><d:sync-level>1</d:sync-level>
 <d:prop><d:getetag/><d:getcontenttype/><d:resourcetype/></d:prop></d:sync-collection>`
 
-// syncCollection runs one RFC 6578 REPORT: the members added or changed,
-// the paths removed, and the new token.
-func (c *Client) syncCollection(ctx context.Context, token string) (members []member, deleted []string, next string, err error) {
+// syncRound runs one sync-collection REPORT.
+func (c *Client) syncRound(ctx context.Context, token string, each func(m member, removed, truncated bool)) (string, error) {
 	body := fmt.Sprintf(reportSync, xmlText(token))
-	next, err = c.dav.xmlRequest(ctx, "REPORT", c.book, "", body, func(r *response) error {
+	next, err := c.dav.xmlRequest(ctx, "REPORT", c.book, "", body, func(r *response) error {
 		if len(r.Hrefs) == 0 {
 			return nil
 		}
@@ -183,23 +235,27 @@ func (c *Client) syncCollection(ctx context.Context, token string) (members []me
 			c.log.Warn("carddav: skipping bad href", "err", err)
 			return nil
 		}
+		if dirPath(hp) == c.book && code == http.StatusInsufficientStorage {
+			each(member{}, false, true)
+			return nil
+		}
 		if !c.inBook(hp) {
 			return nil
 		}
 		if code == http.StatusNotFound || code == http.StatusGone {
-			deleted = append(deleted, hp)
+			each(member{path: hp}, true, false)
 			return nil
 		}
 		if code/100 != 2 || p.isCollection() || !isVCardType(p.ContentType) {
 			return nil
 		}
-		members = append(members, member{path: hp, etag: quoteETag(p.ETag)})
+		each(member{path: hp, etag: quoteETag(p.ETag)}, false, false)
 		return nil
 	})
 	if err == nil && next == "" {
 		err = fmt.Errorf("carddav: sync-collection on %s returned no sync-token", c.book)
 	}
-	return members, deleted, next, err
+	return next, err
 }
 
 const propfindETags = `<?xml version="1.0" encoding="utf-8"?>
