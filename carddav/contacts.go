@@ -86,6 +86,12 @@ func itemFields(it *crm.Item, e *enums) (map[string]string, []byte) {
 // only the fields that differ from it are returned ("" clears).
 func patchFor(ctx context.Context, c crm.CRM, card *vcard.Card, cur *crm.Item, e *enums) (map[string]string, error) {
 	want := card.CRMFields()
+	if n, ok := want[crm.FieldNote]; ok {
+		// A journal block (SPEC S4) copied from a synced note must never
+		// land in the CRM note.
+		note, _ := engine.SplitNote(n)
+		want[crm.FieldNote] = vcard.Normalize(crm.FieldNote, note)
+	}
 	var have map[string]string
 	if cur != nil {
 		have, _ = itemFields(cur, e)

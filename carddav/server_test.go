@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/vcard"
 	"github.com/google/go-cmp/cmp"
 )
@@ -450,5 +452,23 @@ func TestBadInput(t *testing.T) {
 	must(t, err)
 	if len(ids) != 0 {
 		t.Errorf("bad input wrote %d contacts", len(ids))
+	}
+}
+
+// A note carrying crmsync's journal block (copied from an Outlook-synced
+// card) keeps only the user's note in the CRM.
+func TestPutStripsJournalBlock(t *testing.T) {
+	f := newFixture(t)
+	block := engine.RenderJournals([]engine.JournalEntry{{When: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Type: "Call", Subject: "Hello"}})
+	note := vcard.Normalize(crm.FieldNote, engine.JoinNote("my note", block))
+	card, err := vcard.Encode(map[string]string{crm.FieldLastName: "X", crm.FieldNote: note}, nil, "", nil, "3.0")
+	must(t, err)
+	if r := f.do("PUT", "/dav/addressbooks/alice/contacts/j.vcf", "alice", string(card)); r.code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.code, r.body)
+	}
+	ids, err := f.crm.Identifiers(f.ctx, crm.Contacts)
+	must(t, err)
+	if got := f.item(ids[0].GUID).Get(crm.FieldNote); got != "my note" {
+		t.Errorf("CRM note = %q", got)
 	}
 }
