@@ -94,7 +94,10 @@ func (c *Client) multiget(ctx context.Context, batch []member) ([]engine.Record,
 			bad++
 			return nil
 		}
-		rec.Modified = p.modified()
+		// The server's clock beats the REV a client wrote, when it has one.
+		if m := p.modified(); !m.IsZero() {
+			rec.Modified = m
+		}
 		got[hp] = rec
 		return nil
 	})
