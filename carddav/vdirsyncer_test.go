@@ -23,6 +23,7 @@ type vdirsyncer struct {
 	bin   string
 	dir   string
 	local string
+	stdin string
 }
 
 func needVdirsyncer(tb testing.TB) string {
@@ -39,6 +40,13 @@ func needVdirsyncer(tb testing.TB) string {
 
 func newVdirsyncer(tb testing.TB, bin, url, user string) *vdirsyncer {
 	tb.Helper()
+	return newVdirsyncerConfig(tb, bin, url+"/dav/addressbooks/"+user+"/contacts/", user, "null", "")
+}
+
+// newVdirsyncerConfig writes a config for url with the pair's collections
+// setting; answer is fed to discover's questions.
+func newVdirsyncerConfig(tb testing.TB, bin, url, user, collections, answer string) *vdirsyncer {
+	tb.Helper()
 	dir := tb.TempDir()
 	v := &vdirsyncer{tb: tb, bin: bin, dir: dir, local: filepath.Join(dir, "local")}
 	must(tb, os.MkdirAll(v.local, 0o700))
@@ -48,7 +56,7 @@ status_path = "%s/status/"
 [pair crm]
 a = "local"
 b = "server"
-collections = null
+collections = %s
 conflict_resolution = "b wins"
 
 [storage local]
@@ -58,11 +66,12 @@ fileext = ".vcf"
 
 [storage server]
 type = "carddav"
-url = "%s/dav/addressbooks/%s/contacts/"
+url = "%s"
 username = "%s"
 password = "%s-pw"
-`, dir, v.local, url, user, user, user)
+`, dir, collections, v.local, url, user, user)
 	must(tb, os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600))
+	v.stdin = answer
 	v.run("discover")
 	return v
 }
@@ -75,7 +84,7 @@ func (v *vdirsyncer) runAllowFail(args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, v.bin, append([]string{"-c", filepath.Join(v.dir, "config")}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+v.dir, "LC_ALL=C.UTF-8")
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin = strings.NewReader(v.stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -281,4 +290,23 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestVdirsyncerDiscovery lets vdirsyncer find the address book from the
+// server's root URL: /.well-known/carddav, current-user-principal,
+// addressbook-home-set.
+func TestVdirsyncerDiscovery(t *testing.T) {
+	bin := needVdirsyncer(t)
+	f := newFixture(t)
+	g := f.create("alice", map[string]string{crm.FieldLastName: "Found"})
+	v := newVdirsyncerConfig(t, bin, f.url+"/", "alice", `["from b"]`, "y\ny\n")
+	v.run("sync")
+	paths, err := filepath.Glob(filepath.Join(v.local, "*", "*.vcf"))
+	must(t, err)
+	if len(paths) != 1 || filepath.Base(paths[0]) != g+".vcf" {
+		t.Fatalf("discovered collection holds %v, want %s.vcf", paths, g)
+	}
+	if filepath.Base(filepath.Dir(paths[0])) != "contacts" {
+		t.Errorf("collection %q, want contacts", filepath.Dir(paths[0]))
+	}
 }
