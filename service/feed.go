@@ -92,7 +92,7 @@ func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64)
 		return true, nil
 	}
 	check := func(lc LoggedChange) (bool, error) {
-		return ss.can(view, snapshotItem(lc.Folder, lc.GUID, lc.Snapshot))
+		return ss.canSnapshot(view, lc.Folder, lc.GUID, lc.Snapshot)
 	}
 	for _, lc := range changes {
 		if ok, err := check(lc); err != nil || ok {
@@ -109,16 +109,24 @@ func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64)
 	return check(*prev)
 }
 
-// snapshotItem builds an item holding only what rights checks read.
-func snapshotItem(folder crmsync.Folder, guid string, snap Snapshot) *crmsync.Item {
-	it := &crmsync.Item{Folder: folder, GUID: guid, Fields: make(map[string]string, 4)}
+// canSnapshot is can for an item known only by its snapshot. It reuses one
+// scratch item per call, so that checking 100,000 identifiers allocates
+// nothing per item.
+func (ss *session) canSnapshot(pick func(crmsync.Rights) crmsync.Level, folder crmsync.Folder, guid string, snap Snapshot) (bool, error) {
+	it := ss.scratch
+	if it == nil {
+		it = &crmsync.Item{Fields: make(map[string]string, 4)}
+		ss.scratch = it
+	}
+	it.Folder, it.GUID = folder, guid
+	clear(it.Fields)
 	it.Set(crmsync.FieldOwnerGUID, snap.Owner)
 	if snap.Private {
 		it.Set(crmsync.FieldIsPrivate, "true")
 	}
 	it.Set(crmsync.FieldCompanyGUID, snap.CompanyGUID)
 	it.Set(crmsync.FieldContactGUID, snap.ContactGUID)
-	return it
+	return ss.can(pick, it)
 }
 
 func checkFolders(folders []crmsync.Folder) error {

@@ -301,7 +301,7 @@ func (s *Service) Identifiers(ctx context.Context, folder crmsync.Folder) ([]crm
 		}
 		out = make([]crmsync.Identifier, 0, len(ids))
 		for _, id := range ids {
-			ok, err := ss.can(view, snapshotItem(folder, id.GUID, id.Snapshot))
+			ok, err := ss.canSnapshot(view, folder, id.GUID, id.Snapshot)
 			if err != nil {
 				return err
 			}

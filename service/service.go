@@ -142,14 +142,15 @@ func callerIn(ctx context.Context, tx Tx) (*caller, error) {
 
 // session carries one call's transaction, caller and caches.
 type session struct {
-	ctx    context.Context
-	s      *Service
-	tx     Tx
-	c      *caller
-	owners map[string]string // folder/guid -> owner, for LevelRelated
-	enums  map[string]*crmsync.EnumValue
-	last   int64 // the last change id appended in this transaction
-	global map[string]string
+	ctx     context.Context
+	s       *Service
+	tx      Tx
+	c       *caller
+	owners  map[string]string // folder/guid -> owner, for LevelRelated
+	enums   map[string]*crmsync.EnumValue
+	last    int64 // the last change id appended in this transaction
+	global  map[string]string
+	scratch *crmsync.Item // reused by canSnapshot
 }
 
 func (s *Service) newSession(ctx context.Context, tx Tx) (*session, error) {

@@ -36,7 +36,7 @@ type Tx interface {
 	// (!trashed) in the trash, ordered by GUID.
 	ListItems(folder crmsync.Folder, trashed bool) ([]*crmsync.Item, error)
 	// ListIdentifiers returns GUID, version and snapshot of every item of
-	// folder not in the trash, ordered by GUID, without reading fields: the
+	// folder not in the trash, in any order, without reading fields: the
 	// cheap listing a full reconcile of 100,000 items needs.
 	ListIdentifiers(folder crmsync.Folder) ([]IdentifiedItem, error)
 	// PutItem inserts or replaces an item with all its fields and flags.

@@ -144,3 +144,29 @@ func BenchmarkChangedItems(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIdentifiers lists 100,000 contacts' GUIDs and versions, the
+// full-reconcile path of a sync (GetContactsIdentifiers).
+func BenchmarkIdentifiers(b *testing.B) {
+	const total = 100_000
+	svc, ctx := benchEnv(b)
+	for start := 0; start < total; start += 5000 {
+		patches := make([]crmsync.Patch, 0, 5000)
+		for i := start; i < start+5000; i++ {
+			patches = append(patches, contactPatch(i))
+		}
+		saveBatch(b, svc, ctx, patches)
+	}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		ids, err := svc.Identifiers(ctx, crmsync.Contacts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ids) != total {
+			b.Fatalf("%d identifiers, want %d", len(ids), total)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+}

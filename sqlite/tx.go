@@ -140,7 +140,10 @@ func (t *tx) ListItems(folder crmsync.Folder, trashed bool) ([]*crmsync.Item, er
 }
 
 func (t *tx) ListIdentifiers(folder crmsync.Folder) ([]service.IdentifiedItem, error) {
-	rows, err := t.query("SELECT guid, version, owner, private, company_guid, contact_guid FROM items WHERE folder = ? AND trashed = 0 ORDER BY guid", string(folder))
+	// A sequential scan of the table (+folder keeps SQLite off the unique
+	// index) costs far less than walking the index in GUID order, which
+	// looks every row up in the table.
+	rows, err := t.query("SELECT guid, version, owner, private, company_guid, contact_guid FROM items WHERE +folder = ? AND trashed = 0", string(folder))
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,7 @@ func testCreateAndRead(t *testing.T, open Open) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.SortFunc(ids, func(a, b crmsync.Identifier) int { return strings.Compare(a.GUID, b.GUID) })
 	wantIDs := []crmsync.Identifier{{GUID: r.GUID, Version: 1}, {GUID: guid(1), Version: 1}}
 	slices.SortFunc(wantIDs, func(a, b crmsync.Identifier) int { return strings.Compare(a.GUID, b.GUID) })
 	if diff := cmp.Diff(wantIDs, ids); diff != "" {

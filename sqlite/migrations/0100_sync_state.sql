@@ -39,6 +39,7 @@ CREATE TABLE sync_pending (
 	side        TEXT NOT NULL,
 	crm_guid    TEXT NOT NULL,
 	source_id   TEXT NOT NULL,
+	base        TEXT NOT NULL, -- JSON: the fields the create sent
 	PRIMARY KEY (partnership, side, crm_guid)
 );
 
