@@ -1,6 +1,7 @@
 package outlook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -241,4 +242,46 @@ func Patch(c *Contact, body []byte) error {
 	}
 	*c = *next
 	return nil
+}
+
+// DecodeNew decodes a POST body into a new contact with the rules of
+// Patch (unknown properties refused, read-only ones ignored, extended
+// properties merged by id). It decodes the body once when it is plain, as
+// nearly every create is, and falls back to Patch otherwise. Unlike Patch,
+// the one-pass decoder matches property names case-insensitively.
+func DecodeNew(body []byte) (*Contact, error) {
+	c := &Contact{}
+	in := struct {
+		*Contact
+		ODataType string `json:"@odata.type"`
+	}{Contact: c}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, &PatchError{Message: "Request body must be a JSON object."}
+	}
+	if err := dec.Decode(&in); err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) == 0 && plainExtended(c.SingleValueExtendedProperties) {
+		c.ODataEtag, c.ID, c.ChangeKey, c.ParentFolderID, c.CreatedDateTime, c.LastModifiedDateTime = "", "", "", "", "", ""
+		return c, nil
+	}
+	c = &Contact{}
+	if err := Patch(c, body); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// plainExtended reports whether eps has distinct, non-empty ids.
+func plainExtended(eps []ExtendedProperty) bool {
+	for i, p := range eps {
+		if p.ID == "" {
+			return false
+		}
+		for _, q := range eps[:i] {
+			if q.ID == p.ID {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
@@ -418,4 +419,50 @@ func FuzzPatch(f *testing.F) {
 		}
 		outlook.ToRecordFields(c)
 	})
+}
+
+// FuzzDecodeNew checks the one-pass create decoder against Patch on a
+// new contact: same result, same refusals.
+func FuzzDecodeNew(f *testing.F) {
+	for _, s := range []string{
+		`{"givenName":"Eva","emailAddresses":[{"address":"a@b"}]}`, `{"id":"x","changeKey":"y","surname":"S"}`,
+		`{"@odata.type":"#microsoft.graph.contact","givenName":"T"}`, `{"nope":1}`, `{"givenName":"a"} {}`,
+		`{"singleValueExtendedProperties":[{"id":"String 0x3A24","value":"1"},{"id":"String 0x3A24","value":"2"}]}`,
+		`{"businessAddress":{"city":"X"},"homePhones":null}`, `null`, `[]`, `{"@odata.context":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := outlook.DecodeNew(body)
+		want := &outlook.Contact{}
+		perr := outlook.Patch(want, body)
+		if perr != nil {
+			if err == nil && !caseVariant(perr.Error()) {
+				t.Fatalf("DecodeNew accepted what Patch refuses (%v): %q", perr, body)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("DecodeNew refused what Patch accepts: %v", err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("DecodeNew and Patch differ (-patch +decode):\n%s", diff)
+		}
+	})
+}
+
+// caseVariant reports whether a Patch refusal names a property that
+// differs from a real one only in case (the one-pass decoder accepts it).
+func caseVariant(msg string) bool {
+	_, rest, ok := strings.Cut(msg, "Could not find a property named '")
+	if !ok {
+		return false
+	}
+	name, _, _ := strings.Cut(rest, "'")
+	for _, p := range outlook.Properties {
+		if strings.EqualFold(p, name) {
+			return true
+		}
+	}
+	return strings.EqualFold(name, "@odata.type")
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crmsync/crmsync/outlook"
 )
@@ -15,39 +17,61 @@ var timeNow = time.Now
 
 // emptyValue is how Graph renders an unset property: [] for collections,
 // {} for structured addresses, null for the rest.
-func emptyValue(name string) any {
+func emptyValue(name string) []byte {
 	switch name {
 	case "categories", "children", "emailAddresses", "imAddresses", "businessPhones", "homePhones":
-		return []any{}
+		return []byte("[]")
 	case "businessAddress", "homeAddress", "otherAddress":
-		return map[string]any{}
+		return []byte("{}")
 	}
-	return nil
+	return []byte("null")
 }
 
 // render turns a contact into its Graph JSON: every property (unset ones
 // as Graph shows them) or only the $select-ed ones plus id and
-// @odata.etag, and the expanded extended properties that exist.
-func (s *Server) render(req *request, e outlook.Entry, sel map[string]bool, ext []string, entity bool) map[string]any {
-	b, _ := json.Marshal(e.Contact)
-	var props map[string]json.RawMessage
-	_ = json.Unmarshal(b, &props)
-	out := make(map[string]any, len(outlook.Properties)+2)
-	for _, name := range outlook.Properties {
+// @odata.etag, and the expanded extended properties that exist. The
+// object is written directly, property by property, because the sandbox
+// renders every contact it serves and a generic map round trip costs
+// several times more. context, when set, is the @odata.context to
+// include; typed adds the "@odata.type" annotation delta entries carry.
+func (s *Server) render(req *request, e outlook.Entry, sel map[string]bool, ext []string, context string, typed bool) json.RawMessage {
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	add := func(name string, value []byte) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+		b = append(b, value...)
+	}
+	if context != "" {
+		add("@odata.context", appendString(nil, context))
+	}
+	if typed {
+		add("@odata.type", []byte(`"#microsoft.graph.contact"`))
+	}
+	v := reflect.ValueOf(e.Contact).Elem()
+	for i, name := range outlook.Properties {
 		if name == "singleValueExtendedProperties" {
 			continue
 		}
 		if sel != nil && !sel[name] && name != "id" && name != "@odata.etag" {
 			continue
 		}
-		if v, ok := props[name]; ok {
-			out[name] = v
-		} else {
-			out[name] = emptyValue(name)
+		f := v.Field(i)
+		switch {
+		case f.IsZero():
+			add(name, emptyValue(name))
+		case f.Kind() == reflect.String:
+			add(name, appendString(nil, f.String()))
+		default:
+			j, err := json.Marshal(f.Interface())
+			if err != nil {
+				j = emptyValue(name)
+			}
+			add(name, j)
 		}
-	}
-	if entity {
-		out["@odata.context"] = req.base + "/$metadata#users('me')/contacts/$entity"
 	}
 	if ext != nil {
 		list := []outlook.ExtendedProperty{}
@@ -58,10 +82,53 @@ func (s *Server) render(req *request, e outlook.Entry, sel map[string]bool, ext 
 				}
 			}
 		}
-		out["singleValueExtendedProperties@odata.context"] = req.base + "/$metadata#users('me')/contacts('" + url.PathEscape(e.Contact.ID) + "')/singleValueExtendedProperties"
-		out["singleValueExtendedProperties"] = list
+		add("singleValueExtendedProperties@odata.context", appendString(nil,
+			req.base+"/$metadata#users('me')/contacts('"+url.PathEscape(e.Contact.ID)+"')/singleValueExtendedProperties"))
+		j, _ := json.Marshal(list)
+		add("singleValueExtendedProperties", j)
 	}
-	return out
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // parseSelect validates a $select list against the contact's properties.

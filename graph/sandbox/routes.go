@@ -148,15 +148,15 @@ func (s *Server) collection(req *request, folder string, inFolder bool) response
 	case http.MethodGet:
 		return s.list(req, folder)
 	case http.MethodPost:
-		c := &outlook.Contact{}
-		if err := outlook.Patch(c, req.body); err != nil {
+		c, err := outlook.DecodeNew(req.body)
+		if err != nil {
 			return s.fromError(err)
 		}
 		e, err := s.mb.Create(folder, c)
 		if err != nil {
 			return s.fromError(err)
 		}
-		res := jsonResponse(http.StatusCreated, s.render(req, e, nil, nil, true))
+		res := jsonResponse(http.StatusCreated, s.render(req, e, nil, nil, req.base+"/$metadata#users('me')/contacts/$entity", false))
 		res.header.Set("Location", req.base+"/me/contacts('"+url.PathEscape(e.Contact.ID)+"')")
 		s.preferApplied(req, &res)
 		return res
@@ -247,9 +247,9 @@ func (s *Server) list(req *request, folder string) response {
 	if err != nil {
 		return s.fromError(err)
 	}
-	value := make([]map[string]any, 0, len(page))
+	value := make([]json.RawMessage, 0, len(page))
 	for _, e := range page {
-		value = append(value, s.render(req, e, sel, ext, false))
+		value = append(value, s.render(req, e, sel, ext, "", false))
 	}
 	body := map[string]any{"@odata.context": req.base + "/$metadata#users('me')/contacts", "value": value}
 	if more {
@@ -323,7 +323,7 @@ func (s *Server) contact(req *request, folder, id string, rest []string) respons
 		if err != nil {
 			return s.fromError(err)
 		}
-		res := jsonResponse(http.StatusCreated, s.render(req, e, nil, nil, true))
+		res := jsonResponse(http.StatusCreated, s.render(req, e, nil, nil, req.base+"/$metadata#users('me')/contacts/$entity", false))
 		s.preferApplied(req, &res)
 		return res
 	case len(rest) == 1 && rest[0] == "photo":
@@ -378,7 +378,7 @@ func (s *Server) contact(req *request, folder, id string, rest []string) respons
 }
 
 func (s *Server) entity(req *request, e outlook.Entry, sel map[string]bool, ext []string) response {
-	res := jsonResponse(http.StatusOK, s.render(req, e, sel, ext, true))
+	res := jsonResponse(http.StatusOK, s.render(req, e, sel, ext, req.base+"/$metadata#users('me')/contacts/$entity", false))
 	s.preferApplied(req, &res)
 	return res
 }
@@ -418,14 +418,13 @@ func (s *Server) delta(req *request, folder string) response {
 	if err != nil {
 		return s.fromError(err)
 	}
-	value := make([]map[string]any, 0, len(page.Changed)+len(page.Removed))
+	value := make([]json.RawMessage, 0, len(page.Changed)+len(page.Removed))
 	for _, e := range page.Changed {
-		m := s.render(req, e, sel, nil, false)
-		m["@odata.type"] = "#microsoft.graph.contact"
-		value = append(value, m)
+		value = append(value, s.render(req, e, sel, nil, "", true))
 	}
 	for _, id := range page.Removed {
-		value = append(value, map[string]any{"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": map[string]string{"reason": "deleted"}})
+		j, _ := json.Marshal(map[string]any{"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": map[string]string{"reason": "deleted"}})
+		value = append(value, j)
 	}
 	suffix := ""
 	if selText != "" {

@@ -708,3 +708,24 @@ func TestServesPersistentMailbox(t *testing.T) {
 		t.Errorf("after restart: %v", got)
 	}
 }
+
+// TestRenderStrings checks the hand-written JSON encoder on strings that
+// need escaping: what the client decodes is what the mailbox holds.
+func TestRenderStrings(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	for _, s := range []string{"plain", `quo"te\back`, "tab\tnl\ncr\r\x00\x1f", "Žluťoučký kůň 😀", "bad\xffutf8", "sep\u2028\u2029", "<html>&amp;"} {
+		en, err := e.mb.Create("", &outlook.Contact{GivenName: s, PersonalNotes: s, EmailAddresses: []outlook.EmailAddress{{Address: s}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("GET", "/v1.0/me/contacts/"+url.PathEscape(en.Contact.ID), nil)
+		var c outlook.Contact
+		if err := json.Unmarshal(r.body, &c); err != nil {
+			t.Fatalf("%q: invalid JSON: %v: %s", s, err, r.body)
+		}
+		want := strings.ToValidUTF8(s, "\ufffd")
+		if c.GivenName != want || c.PersonalNotes != want || c.EmailAddresses[0].Address != want {
+			t.Errorf("%q came back as %q / %q / %q", s, c.GivenName, c.PersonalNotes, c.EmailAddresses[0].Address)
+		}
+	}
+}
