@@ -181,6 +181,8 @@ type reply struct {
 	FoldersWithChangedAvailability []crmsync.Folder `json:",omitempty"`
 }
 
+// ServeHTTP answers one API call: POST {prefix}{Method} with the method's
+// parameters as a JSON object.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := methodName(r.URL.Path)
 	if !ok {
