@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/crmsync/crmsync"
@@ -330,17 +331,43 @@ func (s *Service) Search(ctx context.Context, folder crmsync.Folder, example map
 			return nil, crmsync.Errorf(crmsync.EINVALID, "unknown field %s in %s", name, folder)
 		}
 	}
-	items, err := s.Items(ctx, folder, nil)
-	if err != nil || len(example) == 0 {
-		return items, err
-	}
-	out := items[:0]
-	for _, it := range items {
-		if matches(it, example, matchAny) {
-			out = append(out, it)
+	var out []*crmsync.Item
+	err := s.read(ctx, func(ss *session) error {
+		items, err := ss.searchCandidates(folder, example, matchAny)
+		if err != nil {
+			return err
+		}
+		if items, err = ss.visible(items, false); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if len(example) == 0 || matches(it, example, matchAny) {
+				out = append(out, it)
+			}
+		}
+		slices.SortFunc(out, func(a, b *crmsync.Item) int { return strings.Compare(a.GUID, b.GUID) })
+		return nil
+	})
+	return out, err
+}
+
+// searchCandidates narrows a search by one field the store has an index
+// for, when every field must match; otherwise it lists the whole folder.
+func (ss *session) searchCandidates(folder crmsync.Folder, example map[string]string, matchAny bool) ([]*crmsync.Item, error) {
+	if !matchAny {
+		names := make([]string, 0, len(example))
+		for name := range example {
+			names = append(names, name)
+		}
+		slices.Sort(names) // the same index for the same example every time
+		for _, name := range names {
+			items, indexed, err := ss.tx.FindItems(folder, name, example[name])
+			if err != nil || indexed {
+				return items, err
+			}
 		}
 	}
-	return out, nil
+	return ss.tx.ListItems(folder, false)
 }
 
 func matches(it *crmsync.Item, example map[string]string, matchAny bool) bool {

@@ -41,6 +41,13 @@ type Tx interface {
 	ListIdentifiers(folder crmsync.Folder) ([]IdentifiedItem, error)
 	// PutItem inserts or replaces an item with all its fields and flags.
 	PutItem(it *crmsync.Item) error
+	// FindItems returns the items of folder not in the trash whose field
+	// equals value, compared trimmed and case-insensitively, when the store
+	// can look that field up by an index; indexed is false when it cannot,
+	// and the caller must scan. Stores index at least Contacts_ContactGuid,
+	// Companies_CompanyGuid, Email1Address (contacts) and CompanyName
+	// (companies).
+	FindItems(folder crmsync.Folder, field, value string) (items []*crmsync.Item, indexed bool, err error)
 	// ContactsByEmail1 returns the GUIDs of contacts not in the trash whose
 	// Email1Address, trimmed and lower-cased, equals email.
 	ContactsByEmail1(email string) ([]string, error)

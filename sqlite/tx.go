@@ -165,21 +165,44 @@ func (t *tx) ListIdentifiers(folder crmsync.Folder) ([]service.IdentifiedItem, e
 
 func (t *tx) PutItem(it *crmsync.Item) error {
 	fields := encodeFields(it.Fields)
-	email := ""
-	if it.Folder == crmsync.Contacts {
-		email = strings.ToLower(strings.TrimSpace(it.Get(crmsync.FieldEmail1)))
+	email, name := "", ""
+	switch it.Folder {
+	case crmsync.Contacts:
+		email = fold(it.Get(crmsync.FieldEmail1))
+	case crmsync.Companies:
+		name = fold(it.Get(crmsync.FieldCompanyName))
 	}
-	err := t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, fields)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, name_lower, fields)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (folder, guid) DO UPDATE SET version = excluded.version, trashed = excluded.trashed,
 			owner = excluded.owner, private = excluded.private, company_guid = excluded.company_guid,
-			contact_guid = excluded.contact_guid, email1_lower = excluded.email1_lower, fields = excluded.fields`,
+			contact_guid = excluded.contact_guid, email1_lower = excluded.email1_lower,
+			name_lower = excluded.name_lower, fields = excluded.fields`,
 		string(it.Folder), it.GUID, it.Version, b2i(it.Trashed), it.Owner(), b2i(it.Private()),
-		it.Get(crmsync.FieldCompanyGUID), it.Get(crmsync.FieldContactGUID), email, fields)
+		fold(it.Get(crmsync.FieldCompanyGUID)), fold(it.Get(crmsync.FieldContactGUID)), email, name, fields)
 	if err != nil {
 		return fmt.Errorf("writing item %s: %w", it.GUID, err)
 	}
 	return nil
+}
+
+// fold is the form of indexed lookup columns: trimmed, lower case.
+func fold(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// indexedColumns maps the fields FindItems can look up to their column.
+var indexedColumns = map[crmsync.Folder]map[string]string{
+	crmsync.Contacts:  {crmsync.FieldEmail1: "email1_lower", crmsync.FieldCompanyGUID: "company_guid"},
+	crmsync.Companies: {crmsync.FieldCompanyName: "name_lower"},
+	crmsync.Journal:   {crmsync.FieldContactGUID: "contact_guid", crmsync.FieldCompanyGUID: "company_guid"},
+}
+
+func (t *tx) FindItems(folder crmsync.Folder, field, value string) ([]*crmsync.Item, bool, error) {
+	col, ok := indexedColumns[folder][field]
+	if !ok {
+		return nil, false, nil
+	}
+	items, err := collectItems(t.query("SELECT "+itemColumns+" FROM items WHERE "+col+" = ? AND folder = ? AND trashed = 0", fold(value), string(folder)))
+	return items, true, err
 }
 
 func (t *tx) ContactsByEmail1(email string) ([]string, error) {

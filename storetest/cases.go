@@ -693,6 +693,35 @@ func testSearch(t *testing.T, open Open) {
 	}
 	_, err := e.Svc.Search(e.Sys, crmsync.Contacts, set("Shoe", "42"), false)
 	WantCode(t, err, crmsync.EINVALID)
+
+	// Fields a store may index give the same answers as a scan.
+	skoda := e.MustSave(e.Sys, crmsync.Companies, crmsync.Patch{Set: set("CompanyName", "ŠKODA Auto a.s.")}).GUID
+	e.MustSave(e.Sys, crmsync.Companies, crmsync.Patch{Set: set("CompanyName", "Other")})
+	gone := e.MustSave(e.Sys, crmsync.Companies, crmsync.Patch{Set: set("CompanyName", "škoda auto A.S.")}).GUID
+	if err := e.Svc.Delete(e.Sys, crmsync.Companies, []string{gone}); err != nil {
+		t.Fatal(err)
+	}
+	e.MustSave(e.Sys, crmsync.Contacts, crmsync.Patch{GUID: a, Set: set(crmsync.FieldCompanyGUID, skoda, "Email1Address", "Jana@Example.com")})
+	j1 := e.MustSave(e.Sys, crmsync.Journal, crmsync.Patch{Set: set(crmsync.FieldFileAs, "call", crmsync.FieldContactGUID, a)}).GUID
+	j2 := e.MustSave(e.Sys, crmsync.Journal, crmsync.Patch{Set: set(crmsync.FieldFileAs, "meeting", crmsync.FieldContactGUID, a, crmsync.FieldCompanyGUID, skoda)}).GUID
+	e.MustSave(e.Sys, crmsync.Journal, crmsync.Patch{Set: set(crmsync.FieldFileAs, "other", crmsync.FieldContactGUID, b)})
+	for _, tc := range []struct {
+		name    string
+		folder  crmsync.Folder
+		example map[string]string
+		want    []string
+	}{
+		{"company by name", crmsync.Companies, set("CompanyName", "  škoda AUTO a.s. "), []string{skoda}},
+		{"contacts of a company", crmsync.Contacts, set(crmsync.FieldCompanyGUID, strings.ToUpper(skoda)), []string{a}},
+		{"contact by e-mail", crmsync.Contacts, set("Email1Address", "jana@example.COM"), []string{a}},
+		{"journals of a contact", crmsync.Journal, set(crmsync.FieldContactGUID, a), sorted(j1, j2)},
+		{"journals of a contact and company", crmsync.Journal, set(crmsync.FieldContactGUID, a, crmsync.FieldCompanyGUID, skoda), []string{j2}},
+		{"indexed field and another", crmsync.Journal, set(crmsync.FieldContactGUID, a, crmsync.FieldFileAs, "CALL"), []string{j1}},
+	} {
+		if diff := cmp.Diff(tc.want, guids(e.Svc.Search(e.Sys, tc.folder, tc.example, false))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
 }
 
 func testPermissionsChanged(t *testing.T, open Open) {
