@@ -145,6 +145,8 @@ func (cl *Client) deltaRound(ctx context.Context, start string, each func(deltaE
 		switch {
 		case page.DeltaLink != "":
 			return page.DeltaLink, nil
+		case page.NextLink == next:
+			return "", fmt.Errorf("reading Outlook changes: a delta page links to itself")
 		case page.NextLink != "":
 			next = page.NextLink
 		default:
@@ -251,6 +253,9 @@ func (cl *Client) listFolder(ctx context.Context, fid string) ([]*outlook.Contac
 				return nil, err
 			}
 			contacts = append(contacts, c)
+		}
+		if page.NextLink == next {
+			return nil, fmt.Errorf("listing Outlook contacts: a page links to itself")
 		}
 		next = page.NextLink
 	}
