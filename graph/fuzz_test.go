@@ -57,7 +57,11 @@ func FuzzChanges(f *testing.F) {
 		body.Store(string(answer))
 		status.Store(int32(st))
 		hits.Store(0)
-		cl := newTestClient(t, srv.URL, func(c *graph.Config) { c.MaxAttempts = 2; c.RetryBase = time.Millisecond; c.MaxRetryAfter = 10 * time.Millisecond })
+		cl := newTestClient(t, srv.URL, func(c *graph.Config) {
+			c.MaxAttempts = 2
+			c.RetryBase = time.Millisecond
+			c.MaxRetryAfter = 10 * time.Millisecond
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		cs, err := cl.Changes(ctx, "")
