@@ -99,12 +99,14 @@ func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64)
 			return ok, err
 		}
 	}
-	prev, err := ss.tx.ChangeBefore(c.GUID, base)
+	// Nothing precedes the range when it starts at the beginning of the log
+	// or holds the item's creation.
+	if base == 0 || changes[0].Version == 1 {
+		return false, nil
+	}
+	prev, err := ss.tx.ChangeBefore(c.Folder, c.GUID, base)
 	if err != nil || prev == nil {
 		return false, err
-	}
-	if prev.Folder != c.Folder {
-		return false, nil
 	}
 	return check(*prev)
 }

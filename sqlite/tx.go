@@ -329,8 +329,8 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 	return out, nil
 }
 
-func (t *tx) ChangeBefore(guid string, id int64) (*service.LoggedChange, error) {
-	rows, err := t.query("SELECT "+changeColumns+" FROM changes c WHERE c.guid = ? AND c.id <= ? ORDER BY c.id DESC LIMIT 1", guid, id)
+func (t *tx) ChangeBefore(folder crmsync.Folder, guid string, id int64) (*service.LoggedChange, error) {
+	rows, err := t.query("SELECT "+changeColumns+" FROM changes c WHERE c.guid = ? AND c.id <= ? AND c.folder = ? ORDER BY c.id DESC LIMIT 1", guid, id, string(folder))
 	if err != nil {
 		return nil, err
 	}
