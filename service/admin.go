@@ -20,8 +20,14 @@ func passwordMD5(password string) string {
 }
 
 // dummyHash is compared against when a user does not exist, so that an
-// unknown name takes as long as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("crmsync-no-such-user"), bcrypt.MinCost)
+// unknown name takes as long as a wrong password. It is made on first use
+// with the service's cost.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("crmsync-no-such-user"), s.cost)
+	})
+	return s.dummy
+}
 
 // Authenticate implements crmsync.CRM; it needs no signed-in caller.
 func (s *Service) Authenticate(ctx context.Context, name, passwordMD5 string) (*crmsync.User, error) {
@@ -36,7 +42,7 @@ func (s *Service) Authenticate(ctx context.Context, name, passwordMD5 string) (*
 	}
 	sent := []byte(strings.ToLower(strings.TrimSpace(passwordMD5)))
 	if u == nil || u.PasswordHash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash, sent)
+		bcrypt.CompareHashAndPassword(s.dummyHash(), sent)
 		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "wrong user name or password")
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), sent) != nil {

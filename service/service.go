@@ -42,6 +42,9 @@ type Service struct {
 	mu       sync.Mutex
 	watchers map[chan int64]struct{}
 	lastSent int64 // highest id broadcast; a late, lower one is dropped
+
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 var _ crmsync.CRM = (*Service)(nil)
