@@ -576,6 +576,9 @@ func writeFolded(buf *bytes.Buffer, s string) {
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
+		if cut == 0 {
+			cut = limit // not UTF-8 at all: cut anywhere rather than loop
+		}
 		buf.WriteString(s[:cut])
 		buf.WriteString("\r\n ")
 		s = s[cut:]

@@ -98,10 +98,42 @@ func telKind(p *Property) string {
 	return telOther
 }
 
+// filled returns the properties named name that hold a value: an empty
+// EMAIL or an ADR of bare semicolons takes no CRM slot (else a later value
+// would read back in a different slot than it was written to).
+func (c *Card) filled(name string) []*Property {
+	var out []*Property
+	for _, p := range c.Props {
+		if p.Name == name && hasText(p.Value) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// hasText reports whether an escaped value holds more than separators,
+// white space and control characters.
+func hasText(v string) bool {
+	for _, r := range unescapeText(v) {
+		if r > ' ' && r != ';' {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Card) firstFilled(name string) *Property {
+	if ps := c.filled(name); len(ps) > 0 {
+		return ps[0]
+	}
+	return nil
+}
+
 func (c *Card) slots() *slots {
 	s := &slots{adr: map[string]*Property{}, tel: map[string]*Property{}}
-	s.n, s.fn, s.org, s.title, s.note, s.uid = c.first("N"), c.first("FN"), c.first("ORG"), c.first("TITLE"), c.first("NOTE"), c.first("UID")
-	urls := ranked(c.Get("URL"))
+	s.n, s.fn, s.uid = c.first("N"), c.first("FN"), c.first("UID")
+	s.org, s.title, s.note = c.firstFilled("ORG"), c.firstFilled("TITLE"), c.firstFilled("NOTE")
+	urls := ranked(c.filled("URL"))
 	for _, u := range urls {
 		if u.HasType("work") {
 			s.url = u
@@ -111,13 +143,13 @@ func (c *Card) slots() *slots {
 	if s.url == nil && len(urls) > 0 {
 		s.url = urls[0]
 	}
-	for i, e := range ranked(c.Get("EMAIL")) {
+	for i, e := range ranked(c.filled("EMAIL")) {
 		if i < 3 {
 			s.email[i] = e
 		}
 	}
 	byKind := map[string][]*Property{}
-	for _, t := range ranked(c.Get("TEL")) {
+	for _, t := range ranked(c.filled("TEL")) {
 		k := telKind(t)
 		byKind[k] = append(byKind[k], t)
 	}
@@ -126,7 +158,7 @@ func (c *Card) slots() *slots {
 			s.tel[tf.field] = ps[tf.index]
 		}
 	}
-	for _, a := range ranked(c.Get("ADR")) {
+	for _, a := range ranked(c.filled("ADR")) {
 		k := crm.AddressOther
 		switch {
 		case a.HasType("work"):

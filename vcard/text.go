@@ -101,6 +101,7 @@ func nameComponent(raw string) string {
 // line breaks as LF, no XML-illegal control characters, surrounding space
 // trimmed. Use it as the CardDAV replica's Normalize; it is idempotent.
 func Normalize(field, value string) string {
+	value = strings.ToValidUTF8(value, "\uFFFD")
 	value = strings.ReplaceAll(value, "\r\n", "\n")
 	value = strings.ReplaceAll(value, "\r", "\n")
 	value = strings.Map(func(r rune) rune {

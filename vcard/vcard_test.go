@@ -392,3 +392,15 @@ func TestNormalizeIsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+// Bytes that are not UTF-8 never hang the folding or reach the output.
+func TestInvalidUTF8Fields(t *testing.T) {
+	f := map[string]string{crm.FieldLastName: strings.Repeat("\x80", 300), crm.FieldNote: "a\xffb"}
+	out := mustEncode(t, f, nil, "", nil, "3.0")
+	if !utf8.ValidString(out) {
+		t.Errorf("output is not UTF-8")
+	}
+	if got := mustDecode(t, out).Fields()[crm.FieldNote]; got != "a\uFFFDb" {
+		t.Errorf("note = %q", got)
+	}
+}
