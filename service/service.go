@@ -1,6 +1,3 @@
-// Package service implements crmsync.CRM: the business rules of the CRM
-// (eWay-CRM's versioning, rights, trash, change feed, duplicity check) over a
-// small transactional Store that a database adapter implements.
 package service
 
 import (
