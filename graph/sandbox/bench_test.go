@@ -79,3 +79,40 @@ func BenchmarkCreate3000Parallel(b *testing.B) {
 		srv.Close()
 	}
 }
+
+// BenchmarkNoChangeDelta100k measures a delta round over HTTP that finds
+// nothing, in a folder of 100,000 contacts: its cost must not depend on
+// the folder's size.
+func BenchmarkNoChangeDelta100k(b *testing.B) {
+	mb := outlook.NewMemory()
+	for i := range 100_000 {
+		c := &outlook.Contact{GivenName: fmt.Sprint("G", i), Surname: "S"}
+		if _, err := mb.Create("", c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	page, err := mb.Delta("", "", 0)
+	if err != nil || page.DeltaToken == "" {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(sandbox.NewServer(mb, sandbox.Options{}))
+	defer srv.Close()
+	link := srv.URL + "/v1.0/me/contactFolders/" + mb.DefaultFolder() + "/contacts/delta?$deltatoken=" + page.DeltaToken
+	for b.Loop() {
+		req, _ := http.NewRequest("GET", link, nil)
+		req.Header.Set("Authorization", "Bearer bench")
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var body struct {
+			Value     []json.RawMessage `json:"value"`
+			DeltaLink string            `json:"@odata.deltaLink"`
+		}
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != 200 || len(body.Value) != 0 || body.DeltaLink == "" {
+			b.Fatalf("status %d, %d entries", res.StatusCode, len(body.Value))
+		}
+	}
+}

@@ -559,32 +559,66 @@ func TestBatch(t *testing.T) {
 }
 
 func TestConcurrencyLimit(t *testing.T) {
-	e := newEnv(t, sandbox.Options{Latency: 300 * time.Millisecond})
+	e := newEnv(t, sandbox.Options{Latency: time.Second})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	var throttled reply
-	for range 6 {
+	statuses := make([]int, 4)
+	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := e.do("GET", "/v1.0/me/contacts", nil)
-			mu.Lock()
-			defer mu.Unlock()
-			statuses[r.status]++
-			if r.status == 429 {
-				throttled = r
-			}
+			statuses[i] = e.do("GET", "/v1.0/me/contacts", nil).status
 		}()
 	}
+	// wait until the four hold their slots (they sleep out the latency)
+	for deadline := time.Now().Add(10 * time.Second); e.sb.Stats().Operations < 4; {
+		if time.Now().After(deadline) {
+			t.Fatal("the four requests never got their slots")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 2 {
+		r := e.do("GET", "/v1.0/me/contacts", nil)
+		er := wantError(t, r, 429, "ApplicationThrottled")
+		if !strings.Contains(er["message"].(string), "MailboxConcurrency") || r.header.Get("Retry-After") == "" {
+			t.Errorf("429: %v, Retry-After %q", er, r.header.Get("Retry-After"))
+		}
+	}
 	wg.Wait()
-	if statuses[200] != 4 || statuses[429] != 2 {
-		t.Fatalf("statuses %v, want 4×200 and 2×429", statuses)
+	if diff := cmp.Diff([]int{200, 200, 200, 200}, statuses); diff != "" {
+		t.Errorf("the four admitted requests (-want +got): %s", diff)
 	}
-	er := wantError(t, throttled, 429, "ApplicationThrottled")
-	if !strings.Contains(er["message"].(string), "MailboxConcurrency") || throttled.header.Get("Retry-After") == "" {
-		t.Errorf("429: %v, Retry-After %q", er, throttled.header.Get("Retry-After"))
+	if st := e.sb.Stats(); st.Throttled != 2 {
+		t.Errorf("throttled %d, want 2", st.Throttled)
 	}
+	wantStatus(t, e.do("GET", "/v1.0/me/contacts", nil), 200)
+}
+
+func TestChildFoldersAndUsersAlias(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	root := e.mb.DefaultFolder()
+	parent := e.do("POST", "/v1.0/me/contactFolders", `{"displayName":"Clients"}`).json(t)["id"].(string)
+	r := e.do("POST", "/v1.0/users/someone@contoso.example/contactFolders/"+parent+"/childFolders", testdata(t, "contactfolder-childfolders-create.request.json"))
+	wantStatus(t, r, 201)
+	child := r.json(t)
+	if child["parentFolderId"] != parent {
+		t.Errorf("child folder %v", child)
+	}
+	v := e.do("GET", "/v1.0/me/contactFolders/"+parent+"/childFolders", nil).json(t)["value"].([]any)
+	if len(v) != 1 || v[0].(map[string]any)["id"] != child["id"] {
+		t.Errorf("childFolders %v", v)
+	}
+	// a contact in the child folder, reached through the folder path
+	c := e.do("POST", "/v1.0/me/contactFolders/"+child["id"].(string)+"/contacts", testdata(t, "contactfolder-contacts-create.request.json"))
+	wantStatus(t, c, 201)
+	cid := c.json(t)["id"].(string)
+	if c.json(t)["parentFolderId"] != child["id"] {
+		t.Errorf("created in %v", c.json(t)["parentFolderId"])
+	}
+	wantStatus(t, e.do("GET", "/v1.0/me/contactFolders/"+child["id"].(string)+"/contacts/"+cid, nil), 200)
+	wantStatus(t, e.do("GET", "/v1.0/me/contactFolders/"+root+"/contacts/"+cid, nil), 404)
+	wantStatus(t, e.do("GET", "/v1.0/users/x/contacts/"+cid, nil), 200)
+	wantStatus(t, e.do("GET", "/v1.0/me/contactFolders/nope/contacts", nil), 404)
+	wantStatus(t, e.do("PUT", "/v1.0/me/contacts/"+cid, `{}`), 405)
 }
 
 func TestBatchRunsAtMostFourAtOnce(t *testing.T) {
