@@ -2,10 +2,12 @@ package sandbox_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -761,5 +763,34 @@ func TestRenderStrings(t *testing.T) {
 		if c.GivenName != want || c.PersonalNotes != want || c.EmailAddresses[0].Address != want {
 			t.Errorf("%q came back as %q / %q / %q", s, c.GivenName, c.PersonalNotes, c.EmailAddresses[0].Address)
 		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sandbox.Serve(ctx, ln, outlook.NewMemory(), sandbox.Options{}) }()
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/v1.0/me/contactFolders", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("status %d", res.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not stop")
 	}
 }
