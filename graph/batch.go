@@ -137,7 +137,7 @@ func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, 
 				cond.Wait()
 				continue
 			}
-			group := packQueue(all, states, &queue, cl.cfg.BatchSize)
+			group := packQueue(all, states, &queue, cl.batchSizeFor(queuedSubs))
 			us := make([]unit, len(group))
 			sts := make([]*unitState, len(group))
 			for k, i := range group {
@@ -171,6 +171,24 @@ func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, 
 		out[i] = s.results
 	}
 	return out, nil
+}
+
+// batchSizeFor spreads the last queued requests evenly over a multiple of
+// MaxInFlight batches, so that the final round keeps every slot busy
+// instead of leaving one long batch to finish alone — unless that would
+// make batches less than half full.
+func (cl *Client) batchSizeFor(queued int) int {
+	full, slots := cl.cfg.BatchSize, cl.cfg.MaxInFlight
+	if queued >= 2*full*slots {
+		return full
+	}
+	n := (queued + full - 1) / full
+	spread := (n + slots - 1) / slots * slots
+	if size := (queued + spread - 1) / spread; size >= full/2 {
+		return size
+	}
+	// Too few requests to be worth more round trips.
+	return max(1, (queued+n-1)/n)
 }
 
 // packQueue takes units off the head of the queue for one batch: at most
