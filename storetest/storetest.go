@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		{"Auth", testAuth},
 		{"CreateAndRead", testCreateAndRead},
 		{"Versioning", testVersioning},
+		{"VersioningModel", testVersioningModel},
 		{"BadInputWritesNothing", testBadInput},
 		{"Rights", testRights},
 		{"RelatedLevel", testRelated},
