@@ -38,13 +38,16 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 	for i, pl := range batch {
 		if op := pl.crmOp; op != nil {
 			if op.Kind == Create {
-				pending = append(pending, Pending{Side: CRMSide, CRMGUID: op.CRMGUID, SourceID: idOf(pl.it.remote, pl.it.pair, RemoteSide)})
+				pending = append(pending, Pending{Side: CRMSide, CRMGUID: op.CRMGUID, SourceID: idOf(pl.it.remote, pl.it.pair, RemoteSide), Base: baseFields(op.Fields)})
 			}
 			crmOps, crmIdx = append(crmOps, *op), append(crmIdx, i)
 		}
 		if op := pl.remoteOp; op != nil {
-			if op.Kind == Create {
-				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID})
+			switch {
+			case op.Kind == Create:
+				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID, Base: baseFields(pl.it.crm.Fields)})
+			case op.Kind == Delete && pl.it.pair != nil:
+				pending = append(pending, Pending{Side: RemoteSide, Delete: true, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
 			}
 			remoteOps, remoteIdx = append(remoteOps, *op), append(remoteIdx, i)
 		}
@@ -74,6 +77,20 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 		remoteRes[i] = &remoteResults[k]
 	}
 
+	if e.written != nil {
+		for _, r := range remoteResults {
+			if r.Err == nil && r.Record != nil {
+				e.written[RemoteSide][r.Record.ID] = r.Record.Version
+			}
+		}
+		for k, r := range crmResults {
+			// A contact the CRM created is compared again as the CRM holds
+			// it (see newPair), so its echo is kept.
+			if r.Err == nil && r.Record != nil && crmOps[k].Kind != Create {
+				e.written[CRMSide][r.Record.ID] = r.Record.Version
+			}
+		}
+	}
 	clean = true
 	var c Commit
 	c.Settled = pending

@@ -58,6 +58,11 @@ type merge struct {
 func mergePair(base, crm, remote map[string]string, crmNorm, remoteNorm normalizer, remoteWins bool) merge {
 	m := merge{base: map[string]string{}, toCRM: map[string]string{}, toRemote: map[string]string{}}
 	for _, f := range mergeFields {
+		remoteNorm := remoteNorm
+		if f == FieldJournals {
+			// The block travels inside the note, which no side cuts.
+			remoteNorm = func(_, v string) string { return v }
+		}
 		b := base[f]
 		cv, cChanged := b, false
 		if crm != nil {

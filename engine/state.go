@@ -35,14 +35,19 @@ type Pair struct {
 	Base map[string]string
 }
 
-// Pending is a create sent (or about to be sent) to a side whose result has
-// not been committed yet (SPEC S6). After a crash the next run looks the
-// item up by CRMGUID instead of creating it again.
+// Pending is a create, or a remote delete, sent (or about to be sent) to a
+// side whose result has not been committed yet (SPEC S6). After a crash
+// the next run looks the item up by CRMGUID instead of creating it again,
+// and does not take its own delete for a user's.
 type Pending struct {
 	Side    Side
+	Delete  bool // a delete of the remote copy (SourceID) of CRM contact CRMGUID
 	CRMGUID string
 	// SourceID is the id on the other side the create copies.
 	SourceID string
+	// Base is what the create sent, in CRM form: the base of the pair if
+	// the create turns out to have happened.
+	Base map[string]string
 }
 
 // Side names one side of a partnership.

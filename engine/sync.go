@@ -40,6 +40,10 @@ type Engine struct {
 	Progress  func(Progress)
 	Now       func() time.Time
 	Logger    *slog.Logger
+
+	// written holds the versions this cycle's writes produced, per side
+	// and id, so the next pass drops its own echoes before loading state.
+	written map[Side]map[string]string
 }
 
 // Breaker thresholds (SPEC S5): a run that would delete more than this
@@ -83,6 +87,8 @@ func (e *Engine) Cycle(ctx context.Context) (*Run, error) {
 	// engine's own writes at once: a change a user makes right after a
 	// write is then listed against the right versions.
 	var err error
+	e.written = map[Side]map[string]string{CRMSide: {}, RemoteSide: {}}
+	defer func() { e.written = nil }()
 	for pass := 0; pass < maxPasses; pass++ {
 		before := run.Counts
 		if err = e.cycle(ctx, run); err != nil || e.DryRun || run.Outcome != "ok" || run.Counts == before {
@@ -137,6 +143,8 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	if err != nil {
 		return fmt.Errorf("listing remote changes: %w", err)
 	}
+	crmSet.Records = e.dropEchoes(CRMSide, crmSet)
+	remoteSet.Records = e.dropEchoes(RemoteSide, remoteSet)
 	for i := range remoteSet.Records {
 		splitRemoteNote(&remoteSet.Records[i])
 	}
@@ -177,6 +185,22 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	return nil
 }
 
+// dropEchoes removes from an incremental listing the items as this cycle
+// wrote them: nothing changed there since.
+func (e *Engine) dropEchoes(side Side, cs ChangeSet) []Record {
+	written := e.written[side]
+	if cs.Complete || len(written) == 0 {
+		return cs.Records
+	}
+	kept := cs.Records[:0]
+	for _, r := range cs.Records {
+		if v, ok := written[r.ID]; !ok || v != r.Version {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
 // splitRemoteNote moves the journal block of a remote note to its own field.
 func splitRemoteNote(r *Record) {
 	if r.Fields == nil {
@@ -205,13 +229,38 @@ func (e *Engine) recoverPending(ctx context.Context) error {
 		return err
 	}
 	var c Commit
+	// A remote delete whose outcome was lost: if the copy is gone, so is
+	// the pair; otherwise the pair stays and the delete is planned again.
+	var deleted []string
+	deleteOf := map[string]string{}
+	for _, pe := range pending {
+		if pe.Delete {
+			deleted = append(deleted, pe.SourceID)
+			deleteOf[pe.SourceID] = pe.CRMGUID
+		}
+	}
+	if len(deleted) > 0 {
+		still, err := e.Remote.Get(ctx, deleted)
+		if err != nil {
+			return err
+		}
+		present := map[string]bool{}
+		for _, r := range still {
+			present[r.ID] = true
+		}
+		for _, id := range deleted {
+			if !present[id] {
+				c.RemoveCRM = append(c.RemoveCRM, deleteOf[id])
+			}
+		}
+	}
 	for _, side := range []Side{RemoteSide, CRMSide} {
 		var guids []string
-		source := map[string]string{}
+		sent := map[string]Pending{}
 		for _, pe := range pending {
-			if pe.Side == side {
+			if pe.Side == side && !pe.Delete {
 				guids = append(guids, pe.CRMGUID)
-				source[pe.CRMGUID] = pe.SourceID
+				sent[pe.CRMGUID] = pe
 			}
 		}
 		if len(guids) == 0 {
@@ -226,13 +275,15 @@ func (e *Engine) recoverPending(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range found {
-			pair := Pair{Base: copyFields(rec.Fields)}
+			// The base is what was sent; the versions are left unknown, so
+			// both sides are compared with it on this run: an edit made
+			// after the create is kept, not mistaken for the base.
+			pe := sent[rec.CRMGUID]
+			pair := Pair{Base: copyFields(pe.Base)}
 			if side == RemoteSide {
-				splitRemoteNote(&rec)
-				pair.CRMID, pair.RemoteID, pair.RemoteVersion = rec.CRMGUID, rec.ID, rec.Version
-				pair.Base = e.crmForm(rec.Fields)
+				pair.CRMID, pair.RemoteID = rec.CRMGUID, rec.ID
 			} else {
-				pair.CRMID, pair.RemoteID, pair.CRMVersion = rec.ID, source[rec.CRMGUID], rec.Version
+				pair.CRMID, pair.RemoteID = rec.ID, pe.SourceID
 			}
 			c.Save = append(c.Save, pair)
 		}

@@ -184,7 +184,7 @@ func (w *world) converged() {
 				want = engine.JoinNote(c.Fields[f], c.Fields[engine.FieldJournals])
 			}
 			if got := r.Fields[f]; got != want {
-				w.t.Errorf("contact %s field %s: CRM %q, Outlook %q", p.CRMID, f, want, got)
+				w.t.Errorf("contact %s field %s (pair versions %s/%s, now %s/%s): CRM %q, Outlook %q", p.CRMID, f, p.CRMVersion, p.RemoteVersion, c.Version, r.Version, want, got)
 			}
 		}
 	}

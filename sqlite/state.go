@@ -209,7 +209,7 @@ func (s *SyncState) CRMIDsByEmail(ctx context.Context, partnership int64, emails
 // AddPending records creates before they are sent.
 func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending []engine.Pending) error {
 	return s.db.Update(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO sync_pending (partnership, side, crm_guid, source_id, base) VALUES (?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO sync_pending (partnership, side, crm_guid, is_delete, source_id, base) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending [
 			if err != nil {
 				return err
 			}
-			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, p.SourceID, string(base)); err != nil {
+			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, b2i(p.Delete), p.SourceID, string(base)); err != nil {
 				return err
 			}
 		}
@@ -231,7 +231,7 @@ func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending [
 func (s *SyncState) PendingOps(ctx context.Context, partnership int64) ([]engine.Pending, error) {
 	var out []engine.Pending
 	err := s.db.View(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT side, crm_guid, source_id, base FROM sync_pending WHERE partnership = ?`, partnership)
+		rows, err := tx.QueryContext(ctx, `SELECT side, crm_guid, is_delete, source_id, base FROM sync_pending WHERE partnership = ?`, partnership)
 		if err != nil {
 			return err
 		}
@@ -239,13 +239,14 @@ func (s *SyncState) PendingOps(ctx context.Context, partnership int64) ([]engine
 		for rows.Next() {
 			var p engine.Pending
 			var side, base string
-			if err := rows.Scan(&side, &p.CRMGUID, &p.SourceID, &base); err != nil {
+			var isDelete int
+			if err := rows.Scan(&side, &p.CRMGUID, &isDelete, &p.SourceID, &base); err != nil {
 				return err
 			}
 			if err := json.Unmarshal([]byte(base), &p.Base); err != nil {
 				return fmt.Errorf("pending create %s is unreadable: %w", p.CRMGUID, err)
 			}
-			p.Side = engine.Side(side)
+			p.Side, p.Delete = engine.Side(side), isDelete != 0
 			out = append(out, p)
 		}
 		return rows.Err()
