@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/graph"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/oauth2"
+	"golang.org/x/term"
+)
+
+// remoteConfig is how a partnership reaches its remote; it is stored as
+// JSON in Partnership.Remote. It never holds a secret: tokens and
+// passwords live in the secrets directory beside the database.
+type remoteConfig struct {
+	// Sandbox is the URL of a sandbox mailbox (crmsync sandbox / demo).
+	Sandbox string `json:"sandbox,omitempty"`
+	// Tenant and ClientID name the Microsoft 365 sign-in.
+	Tenant   string `json:"tenant,omitempty"`
+	ClientID string `json:"clientId,omitempty"`
+}
+
+func parseRemote(s string) (remoteConfig, error) {
+	var rc remoteConfig
+	if s == "" {
+		return rc, crmsync.Errorf(crmsync.EPRECONDITION, "this partnership has no remote configured")
+	}
+	if err := json.Unmarshal([]byte(s), &rc); err != nil {
+		return rc, fmt.Errorf("reading the partnership's remote settings: %w", err)
+	}
+	return rc, nil
+}
+
+func (rc remoteConfig) String() string {
+	b, _ := json.Marshal(rc)
+	return string(b)
+}
+
+// secretsDir is where tokens of the database at dbPath are kept (0700).
+func secretsDir(dbPath string) string { return dbPath + ".secrets" }
+
+// syncDeps are what sync commands need of an open CRM.
+type syncDeps struct {
+	env    *Env
+	svc    *service.Service
+	db     *sqlite.DB
+	state  *sqlite.SyncState
+	dbPath string
+}
+
+func openSync(ctx context.Context, env *Env, dbPath string) (*syncDeps, error) {
+	crm, db, err := openCRM(ctx, env, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	svc, ok := crm.(*service.Service)
+	if !ok {
+		db.Close()
+		return nil, fmt.Errorf("the CRM store does not support sync")
+	}
+	return &syncDeps{env: env, svc: svc, db: db, state: db.SyncState(), dbPath: dbPath}, nil
+}
+
+func (d *syncDeps) Close() error { return d.db.Close() }
+
+// user looks a user up by name for the CLI.
+func (d *syncDeps) user(ctx context.Context, name string) (*crmsync.User, error) {
+	if name == "" {
+		return nil, usagef("--user is required")
+	}
+	return d.svc.UserByName(crmsync.System(ctx), name)
+}
+
+func (d *syncDeps) userByGUID(ctx context.Context, guid string) (*crmsync.User, error) {
+	users, err := d.svc.Users(crmsync.System(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if u.GUID == guid {
+			return u, nil
+		}
+	}
+	return nil, crmsync.Errorf(crmsync.ENOTFOUND, "the user of partnership no longer exists")
+}
+
+// partnership returns the user's Outlook partnership, telling how to
+// create one when there is none.
+func (d *syncDeps) partnership(ctx context.Context, u *crmsync.User) (*engine.Partnership, error) {
+	p, err := d.state.Partnership(ctx, u.GUID, "outlook")
+	if crmsync.ErrorCode(err) == crmsync.ENOTFOUND {
+		return nil, crmsync.Errorf(crmsync.EPRECONDITION,
+			"%s is not connected to Outlook yet: run 'crmsync outlook connect --user %s' (or add --sandbox URL for a sandbox mailbox)", u.Name, u.Name)
+	}
+	return p, err
+}
+
+// remoteReplica builds the remote side of p.
+func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *crmsync.User) (engine.Replica, error) {
+	rc, err := parseRemote(p.Remote)
+	if err != nil {
+		return nil, err
+	}
+	cfg := graph.Config{Logger: d.env.Logger}
+	switch {
+	case rc.Sandbox != "":
+		cfg.BaseURL = rc.Sandbox
+		cfg.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "sandbox"})
+	default:
+		store := graph.NewTokenStore(secretsDir(d.dbPath))
+		ts, err := store.TokenSource(ctx, graph.AuthConfig{Tenant: rc.Tenant, ClientID: rc.ClientID}, u.Name)
+		if err != nil {
+			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("%s is not signed in to Microsoft 365: run 'crmsync outlook connect --user %s'", u.Name, u.Name), Err: err}
+		}
+		cfg.TokenSource = ts
+	}
+	return graph.New(cfg)
+}
+
+// engineFor builds the engine of a partnership.
+func (d *syncDeps) engineFor(ctx context.Context, p *engine.Partnership) (*engine.Engine, error) {
+	u, err := d.userByGUID(ctx, p.User)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := d.remoteReplica(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	side := &engine.CRMReplica{CRM: d.svc, User: u, Mode: p.Mode, Filter: p.Filter,
+		SystemJournal: func(ctx context.Context, id, subject, note string) error {
+			_, err := d.svc.AddSystemJournal(ctx, id, subject, note)
+			return err
+		}}
+	return &engine.Engine{Partnership: p, State: d.state, CRM: side, Remote: remote, Journal: side, Logger: d.env.Logger}, nil
+}
+
+// reachable checks that a remote answers (SPEC M10).
+func reachable(r engine.Replica) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := r.Get(ctx, []string{"crmsync-connection-check"})
+		return err
+	}
+}
+
+// progressReporter shows progress on a terminal as a bar, elsewhere as a
+// line every tenth of the work.
+func progressReporter(w io.Writer, label string) (report func(engine.Progress), finish func()) {
+	var bar *progressbar.ProgressBar
+	lastTenth := -1
+	isTerm := false
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		isTerm = true
+	}
+	report = func(p engine.Progress) {
+		if isTerm {
+			if bar == nil {
+				bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("contacts"),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+			}
+			bar.Set(p.Done)
+			return
+		}
+		if p.Total == 0 {
+			return
+		}
+		if tenth := p.Done * 10 / p.Total; tenth != lastTenth {
+			lastTenth = tenth
+			fmt.Fprintf(w, "%s: %d/%d contacts (%d%%)\n", label, p.Done, p.Total, p.Done*100/p.Total)
+		}
+	}
+	finish = func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}
+	return report, finish
+}
+
+// printSummary writes a run's summary (SPEC M11).
+func printSummary(w io.Writer, run *engine.Run) {
+	c := run.Counts
+	took := run.Finished.Sub(run.Started).Round(time.Millisecond)
+	fmt.Fprintf(w, "Sync %s in %v: %d created in Outlook, %d created in the CRM, %d updated in Outlook, %d updated in the CRM, %d deleted in Outlook, %d deleted in the CRM\n",
+		outcomeWord(run.Outcome), took, c.CreatedInRemote, c.CreatedInCRM, c.UpdatedInRemote, c.UpdatedInCRM, c.DeletedInRemote, c.DeletedInCRM)
+	if len(run.Duplicates) > 0 {
+		fmt.Fprintf(w, "%d duplicates moved to the Outlook folder \"Duplicate contacts\" (review with 'crmsync duplicates list'):\n", len(run.Duplicates))
+		for i, d := range run.Duplicates {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(run.Duplicates)-i)
+				break
+			}
+			fmt.Fprintf(w, "  %s <%s> matches CRM contact %s\n", d.Name, d.Email, d.CRMID)
+		}
+	}
+	if len(run.Conflicts) > 0 {
+		fmt.Fprintf(w, "%d conflicts resolved; the values not kept are in \"Item conflict\" journals\n", len(run.Conflicts))
+	}
+	for i, e := range run.Errors {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more errors\n", len(run.Errors)-i)
+			break
+		}
+		fmt.Fprintf(w, "  skipped %s %s: %s\n", e.Side, e.ID, e.Message)
+	}
+	if len(run.Retry) > 0 {
+		fmt.Fprintf(w, "%d contacts will be retried on the next run\n", len(run.Retry))
+	}
+	if run.Message != "" {
+		fmt.Fprintln(w, run.Message)
+	}
+}
+
+func outcomeWord(o string) string {
+	switch o {
+	case "ok":
+		return "finished"
+	case "partial":
+		return "finished with contacts to retry"
+	case "needs-confirmation":
+		return "stopped before deleting"
+	}
+	return strings.ReplaceAll(o, "-", " ")
+}
+
+// firstSync runs cycles until one completes (retrying transient failures a
+// few times), reporting progress.
+func firstSync(ctx context.Context, env *Env, eng *engine.Engine) (*engine.Run, error) {
+	report, finish := progressReporter(env.Stderr, "First sync")
+	eng.Progress = report
+	defer func() { eng.Progress = nil }()
+	var run *engine.Run
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		run, err = eng.Cycle(ctx)
+		if err != nil || run.Outcome == "ok" {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Second)
+	}
+	finish()
+	return run, err
+}
+
+// asService returns the CRM as the service type, whose system journals the
+// sync needs.
+func asService(c crmsync.CRM) (*service.Service, bool) {
+	svc, ok := c.(*service.Service)
+	return svc, ok
+}
