@@ -75,7 +75,16 @@ type unitState struct {
 // failed on the server are queued again while that is safe. The answer
 // holds one result per sub of each unit.
 func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error) {
-	return cl.batchThen(ctx, units, nil)
+	return cl.schedule(ctx, units, nil, cl.cfg.ParallelBatches)
+}
+
+// batchParallel runs independent single-request units in $batch requests
+// without dependsOn, one batch at a time: Outlook runs up to four of its
+// requests at once, which is the mailbox's whole budget. It suits reads
+// that often fail (photos: 404 when there is none), which in a chain
+// would hold back every request after them.
+func (cl *Client) batchParallel(ctx context.Context, units []unit) ([][]subResult, error) {
+	return cl.schedule(ctx, units, nil, true)
 }
 
 // batchThen is batch with follow-ups: when unit i is done, then(i, its
@@ -85,6 +94,16 @@ func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error
 // requests, and waits for a full batch only while other batches are out
 // (they may add follow-ups). then runs under the scheduler's lock.
 func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, res []subResult) []unit) ([][]subResult, error) {
+	return cl.schedule(ctx, units, then, cl.cfg.ParallelBatches)
+}
+
+// schedule is batchThen with the batch shape chosen: chained batches, up
+// to MaxInFlight at once, or parallel ones, one at a time.
+func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, res []subResult) []unit, parallel bool) ([][]subResult, error) {
+	workers := cl.cfg.MaxInFlight
+	if parallel {
+		workers = 1
+	}
 	var (
 		mu         sync.Mutex
 		cond       = sync.NewCond(&mu)
@@ -137,7 +156,11 @@ func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, 
 				cond.Wait()
 				continue
 			}
-			group := packQueue(all, states, &queue, cl.batchSizeFor(queuedSubs))
+			size := cl.cfg.BatchSize
+			if !parallel {
+				size = cl.batchSizeFor(queuedSubs)
+			}
+			group := packQueue(all, states, &queue, size)
 			us := make([]unit, len(group))
 			sts := make([]*unitState, len(group))
 			for k, i := range group {
@@ -146,7 +169,7 @@ func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, 
 			}
 			inFlight++
 			mu.Unlock()
-			err := cl.runBatch(ctx, us, sts)
+			err := cl.runBatch(ctx, us, sts, parallel)
 			mu.Lock()
 			inFlight--
 			if err != nil && failure == nil {
@@ -159,7 +182,7 @@ func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, 
 		}
 	}
 	var wg sync.WaitGroup
-	for range cl.cfg.MaxInFlight {
+	for range workers {
 		wg.Go(worker)
 	}
 	wg.Wait()
@@ -221,7 +244,7 @@ type slot struct{ unit, sub int }
 // runBatch sends one $batch holding the remaining subs of units and
 // records what came back in their states. Only a failure that ends the whole call
 // (context, sign-in) is returned.
-func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitState) error {
+func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitState, parallel bool) error {
 	var reqs []batchRequest
 	var slots []slot
 	safe := true
@@ -248,7 +271,7 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 					r.Body, _ = json.Marshal(base64.StdEncoding.EncodeToString(s.body))
 				}
 			}
-			if !cl.cfg.ParallelBatches && len(reqs) > 0 {
+			if !parallel && len(reqs) > 0 {
 				r.DependsOn = []string{reqs[len(reqs)-1].ID}
 			}
 			reqs = append(reqs, r)
@@ -260,7 +283,11 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 	if err != nil {
 		return fmt.Errorf("encoding $batch: %w", err)
 	}
-	r, err := cl.do(ctx, call{method: http.MethodPost, url: "/$batch", body: payload, safe: safe, cost: len(reqs)})
+	width := 1
+	if parallel {
+		width = min(len(reqs), cl.cfg.MaxInFlight)
+	}
+	r, err := cl.do(ctx, call{method: http.MethodPost, url: "/$batch", body: payload, safe: safe, cost: len(reqs), slots: width})
 	if err != nil {
 		if errors.Is(err, errUnknownOutcome) {
 			// The batch may have run in part: safe requests go again,

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -111,3 +112,31 @@ func BenchmarkIncrementalAfterFirstSync(b *testing.B) {
 }
 
 var _ = graph.DefaultBaseURL
+
+// BenchmarkListingAfterRestart is the first Changes of a new process over
+// a mailbox of 3,000 contacts (one in twenty with a photo): nothing is
+// remembered, so every photo is looked up, in parallel batches.
+func BenchmarkListingAfterRestart(b *testing.B) {
+	for _, latency := range []time.Duration{0, 50 * time.Millisecond} {
+		b.Run(fmt.Sprintf("latency=%v", latency), func(b *testing.B) {
+			sb := newSandbox(b, sandbox.Options{})
+			if _, err := newTestClient(b, sb.url, nil).Apply(context.Background(), benchOps(b, 3000)); err != nil {
+				b.Fatal(err)
+			}
+			var requests int64
+			for b.Loop() {
+				// The same mailbox, served with the latency under test.
+				srv := sandbox.NewServer(sb.mb, sandbox.Options{Latency: latency})
+				hs := httptest.NewServer(srv)
+				cl := newTestClient(b, hs.URL, nil)
+				cs, err := cl.Changes(context.Background(), "")
+				hs.Close()
+				if err != nil || len(cs.Records) != 3000 {
+					b.Fatalf("%d records, %v", len(cs.Records), err)
+				}
+				requests += cl.Requests()
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+		})
+	}
+}

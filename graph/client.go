@@ -65,10 +65,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// BatchSize is the most requests per $batch (Graph: 20).
 	BatchSize int
-	// ParallelBatches sends $batch requests without dependsOn chains. Off by
-	// default: Outlook runs at most 4 requests of a mailbox at once, batch
-	// or not, so a chained batch is one request in the mailbox and four of
-	// them in flight use the whole budget without a MailboxConcurrency 429.
+	// ParallelBatches sends $batch requests without dependsOn, one at a
+	// time (Outlook runs up to four of its requests at once: the whole
+	// budget). Off by default: a chained batch is one request in the
+	// mailbox at a time, so four of them in flight use the budget fully
+	// and pipeline the network latency, without a MailboxConcurrency 429.
+	// Photo reads always use parallel batches (a 404 would block a chain).
 	ParallelBatches bool
 	// PageSize is sent as Prefer: odata.maxpagesize on listings and delta
 	// (default 1000).

@@ -532,3 +532,48 @@ func noisePNG(tb testing.TB, w, h int) []byte {
 }
 
 var _ = time.Second
+
+func TestListingHashesPhotos(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, sandbox.Options{})
+	want := map[string]string{}
+	for i := range 45 {
+		e, err := sb.mb.Create("", &outlook.Contact{GivenName: fmt.Sprintf("Pic %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[e.Contact.ID] = ""
+		if i%3 == 0 {
+			p := testPNG(t, 16+i, 16, uint8(i))
+			if _, err := sb.mb.SetPhoto(e.Contact.ID, "", p, "image/png"); err != nil {
+				t.Fatal(err)
+			}
+			want[e.Contact.ID] = hashOf(p)
+		}
+	}
+	cl := newTestClient(t, sb.url, nil)
+	cs, err := cl.Changes(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range cs.Records {
+		got[r.ID] = r.Fields[crm.FieldPicture]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("photo hashes (-want +got):\n%s", diff)
+	}
+	// Folder lookup, a delta round, the listing, and the 45 photo reads
+	// in parallel batches of 20.
+	if n := cl.Requests(); n > 8 {
+		t.Errorf("%d requests for a listing of 45 contacts", n)
+	}
+	// The second listing knows every photo at its changeKey.
+	before := cl.Requests()
+	if _, err := cl.Changes(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := cl.Requests() - before; n > 3 {
+		t.Errorf("%d requests for a listing with every photo known", n)
+	}
+}

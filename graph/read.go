@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	crm "github.com/crmsync/crmsync"
@@ -332,39 +331,34 @@ func (cl *Client) records(ctx context.Context, contacts []*outlook.Contact, with
 	if len(fetch) == 0 {
 		return recs, nil
 	}
-	// Photos are fetched one GET each, up to MaxInFlight at a time: most
-	// answers are 404 (no photo), which in a chained $batch would hold
-	// back every request after it.
-	var wg sync.WaitGroup
-	errs := make([]error, len(fetch))
-	work := make(chan int)
-	for range min(cl.cfg.MaxInFlight, len(fetch)) {
-		wg.Go(func() {
-			for k := range work {
-				i := fetch[k]
-				photo, err := cl.readPhoto(ctx, contacts[i].ID)
-				if err != nil {
-					errs[k] = err
-					continue
-				}
-				hash := photoHash(photo)
-				if hash != "" {
-					recs[i].Fields[crm.FieldPicture] = hash
-					if withPhoto {
-						recs[i].Photo = photo
-					}
-				}
-				cl.rememberPhoto(contacts[i].ID, contacts[i].ChangeKey, hash)
+	// Most answers are 404 (no photo), which in a chained batch would hold
+	// back every request after it, so photos are read in parallel batches.
+	units := make([]unit, len(fetch))
+	for k, i := range fetch {
+		units[k] = unit{{method: http.MethodGet, url: "/me/contacts/" + url.PathEscape(contacts[i].ID) + "/photo/$value", safe: true}}
+	}
+	res, err := cl.batchParallel(ctx, units)
+	if err != nil {
+		return nil, fmt.Errorf("reading Outlook photos: %w", err)
+	}
+	for k, i := range fetch {
+		r := res[k][0]
+		var photo []byte
+		switch {
+		case r.status == http.StatusNotFound:
+		case r.err != nil:
+			return nil, fmt.Errorf("reading an Outlook photo: %w", r.err)
+		default:
+			photo = r.body
+		}
+		hash := photoHash(photo)
+		if hash != "" {
+			recs[i].Fields[crm.FieldPicture] = hash
+			if withPhoto {
+				recs[i].Photo = photo
 			}
-		})
-	}
-	for k := range fetch {
-		work <- k
-	}
-	close(work)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		}
+		cl.rememberPhoto(contacts[i].ID, contacts[i].ChangeKey, hash)
 	}
 	return recs, nil
 }
@@ -384,21 +378,6 @@ func photoHash(b []byte) string {
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// readPhoto returns a contact's photo, nil when it has none (404).
-func (cl *Client) readPhoto(ctx context.Context, id string) ([]byte, error) {
-	r, err := cl.do(ctx, call{method: http.MethodGet, url: "/me/contacts/" + url.PathEscape(id) + "/photo/$value", safe: true})
-	if err != nil {
-		return nil, fmt.Errorf("reading an Outlook photo: %w", err)
-	}
-	switch r.status {
-	case http.StatusOK:
-		return r.body, nil
-	case http.StatusNotFound:
-		return nil, nil
-	}
-	return nil, statusError("reading an Outlook photo", r.status, r.body)
 }
 
 // remember stores c as the last seen version of its id and returns the

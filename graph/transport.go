@@ -22,6 +22,7 @@ import (
 // back after a 429 or 503 until its Retry-After has passed.
 type limiter struct {
 	sem    chan struct{}
+	multi  sync.Mutex // serialises acquisitions of several slots
 	limit  int
 	window time.Duration
 	now    func() time.Time
@@ -35,30 +36,46 @@ func newLimiter(inFlight, limit int, window time.Duration, now func() time.Time)
 	return &limiter{sem: make(chan struct{}, inFlight), limit: limit, window: window, now: now}
 }
 
-// acquire waits for the fence, a free slot and room in the window for cost
-// requests (a $batch counts each inner request, as Graph does).
-func (l *limiter) acquire(ctx context.Context, cost int) error {
-	if cost > l.limit {
-		cost = l.limit
-	}
+// acquire waits for the fence, slots free slots (a $batch whose requests
+// run in parallel takes one per request the mailbox runs at once) and room
+// in the window for cost requests (a $batch counts each inner request, as
+// Graph does). Takers of several slots queue behind each other, so two of
+// them never hold part of what the other waits for.
+func (l *limiter) acquire(ctx context.Context, cost, slots int) error {
+	cost = min(cost, l.limit)
+	slots = min(max(slots, 1), cap(l.sem))
 	for {
 		if err := l.waitFence(ctx); err != nil {
 			return err
 		}
-		select {
-		case l.sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := l.take(ctx, slots); err != nil {
+			return err
 		}
 		wait := l.reserve(cost)
 		if wait == 0 {
 			return nil
 		}
-		<-l.sem
+		l.release(slots)
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
+}
+
+func (l *limiter) take(ctx context.Context, slots int) error {
+	if slots > 1 {
+		l.multi.Lock()
+		defer l.multi.Unlock()
+	}
+	for k := range slots {
+		select {
+		case l.sem <- struct{}{}:
+		case <-ctx.Done():
+			l.release(k)
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // reserve records cost sends now, or returns how long to wait when the
@@ -85,7 +102,11 @@ func (l *limiter) reserve(cost int) time.Duration {
 	return 0
 }
 
-func (l *limiter) release() { <-l.sem }
+func (l *limiter) release(slots int) {
+	for range slots {
+		<-l.sem
+	}
+}
 
 func (l *limiter) waitFence(ctx context.Context) error {
 	for {
@@ -138,6 +159,9 @@ type call struct {
 	// cost is how many requests Graph counts for it (1, or the size of a
 	// $batch).
 	cost int
+	// slots is how many requests it runs in the mailbox at once (1, or up
+	// to 4 for a $batch without dependsOn).
+	slots int
 }
 
 // reply is Graph's answer to a call.
@@ -205,10 +229,11 @@ func (cl *Client) once(ctx context.Context, c call) (*reply, error) {
 		return nil, &crm.Error{Code: crm.EUNAUTHORIZED, Message: "cannot get a Microsoft 365 access token; sign in again with crmsync outlook connect", Err: err}
 	}
 	cost := max(c.cost, 1)
-	if err := cl.lim.acquire(ctx, cost); err != nil {
+	slots := max(c.slots, 1)
+	if err := cl.lim.acquire(ctx, cost, slots); err != nil {
 		return nil, err
 	}
-	defer cl.lim.release()
+	defer cl.lim.release(slots)
 
 	rctx, cancel := context.WithTimeout(ctx, cl.cfg.RequestTimeout)
 	defer cancel()
