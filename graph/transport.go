@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,6 +274,11 @@ func (cl *Client) once(ctx context.Context, c call) (*reply, error) {
 	cl.requests.Add(1)
 	resp, err := cl.http.Do(req)
 	if err != nil {
+		// Keep delta and skip tokens out of messages and logs.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("%s %s: %w", ue.Op, redactURL(ue.URL), ue.Err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
