@@ -71,6 +71,18 @@ var addressParts = []struct {
 	{"CountryEn", func(a *PhysicalAddress) *string { return &a.CountryOrRegion }},
 }
 
+// addressKeys[i][j] is the CRM field of address i, part j, built once:
+// the mapping runs for every contact of every listing.
+var addressKeys = func() [][]string {
+	keys := make([][]string, len(addresses))
+	for i, a := range addresses {
+		for _, p := range addressParts {
+			keys[i] = append(keys[i], a.prefix+p.part)
+		}
+	}
+	return keys
+}()
+
 // extended maps CRM phone fields kept in extended properties.
 var extended = []struct{ field, prop string }{
 	{crm.FieldPhoneFax, PropBusinessFax},
@@ -81,7 +93,7 @@ var extended = []struct{ field, prop string }{
 // Empty values are left out. ProfilePicture is not set here: the photo is
 // not part of the contact resource (the replica adds its hash).
 func ToRecordFields(c *Contact) map[string]string {
-	f := make(map[string]string, 32)
+	f := make(map[string]string, 16)
 	set := func(k, v string) {
 		if v != "" {
 			f[k] = v
@@ -95,13 +107,13 @@ func ToRecordFields(c *Contact) map[string]string {
 			set(k, c.EmailAddresses[i].Address)
 		}
 	}
-	for _, a := range addresses {
+	for i, a := range addresses {
 		addr := *a.get(c)
 		if addr == nil {
 			continue
 		}
-		for _, p := range addressParts {
-			set(a.prefix+p.part, *p.get(addr))
+		for j, p := range addressParts {
+			set(addressKeys[i][j], *p.get(addr))
 		}
 	}
 	if len(c.BusinessPhones) > 0 {
@@ -153,11 +165,11 @@ func ApplyFields(c *Contact, fields map[string]string) {
 	}
 	c.EmailAddresses = trimEmails(c.EmailAddresses)
 
-	for _, a := range addresses {
+	for i, a := range addresses {
 		p := a.get(c)
 		touched := false
-		for _, part := range addressParts {
-			if _, ok := fields[a.prefix+part.part]; ok {
+		for _, k := range addressKeys[i] {
+			if _, ok := fields[k]; ok {
 				touched = true
 			}
 		}
@@ -168,8 +180,8 @@ func ApplyFields(c *Contact, fields map[string]string) {
 		if *p != nil {
 			addr = **p
 		}
-		for _, part := range addressParts {
-			if v, ok := fields[a.prefix+part.part]; ok {
+		for j, part := range addressParts {
+			if v, ok := fields[addressKeys[i][j]]; ok {
 				*part.get(&addr) = v
 			}
 		}

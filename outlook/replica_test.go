@@ -209,14 +209,18 @@ func BenchmarkMailbox100k(b *testing.B) {
 	const n = 100_000
 	var mb *outlook.Mailbox
 	b.Run("create", func(b *testing.B) {
+		template := &outlook.Contact{}
+		outlook.ApplyFields(template, fullFields())
+		emails := make([]string, n)
+		for i := range emails {
+			emails[i] = fmt.Sprintf("c%d@example.com", i)
+		}
 		for b.Loop() {
 			mb = outlook.NewMemory()
 			for i := range n {
-				c := &outlook.Contact{}
-				f := fullFields()
-				f[crm.FieldEmail1] = fmt.Sprintf("c%d@example.com", i)
-				outlook.ApplyFields(c, f)
-				if _, err := mb.Create("", c); err != nil {
+				c := *template
+				c.EmailAddresses = []outlook.EmailAddress{{Address: emails[i]}}
+				if _, err := mb.Create("", &c); err != nil {
 					b.Fatal(err)
 				}
 			}
