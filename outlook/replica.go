@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
@@ -23,11 +24,19 @@ type Replica struct {
 
 var _ engine.Replica = (*Replica)(nil)
 
-// NewReplica returns a replica over folder of mb ("" = the default
-// Contacts folder).
+// NewReplica returns a replica over folder of mb: a folder id, or the
+// display name of an existing folder ("Contacts", "Duplicate contacts");
+// "" is the default Contacts folder.
 func NewReplica(mb *Mailbox, folder string) *Replica {
 	if folder == "" {
 		folder = mb.DefaultFolder()
+	} else if _, err := mb.Folder(folder); err != nil {
+		for _, f := range mb.Folders() {
+			if strings.EqualFold(f.DisplayName, folder) {
+				folder = f.ID
+				break
+			}
+		}
 	}
 	return &Replica{mb: mb, folder: folder}
 }

@@ -113,6 +113,9 @@ func TestReplicaLifecycle(t *testing.T) {
 		t.Error("Get returns a contact moved out of the folder")
 	}
 	dupFolder, _ := mb.EnsureFolder(outlook.DuplicatesFolder)
+	if byName := outlook.NewReplica(mb, outlook.DuplicatesFolder); byName.Folder() != dupFolder.ID {
+		t.Errorf("replica by folder name uses %q, want %q", byName.Folder(), dupFolder.ID)
+	}
 	dr := outlook.NewReplica(mb, dupFolder.ID)
 	if del := applyOne(t, dr, engine.Op{Kind: engine.Delete, ID: rec.ID}); del.Err != nil {
 		t.Fatal(del.Err)
