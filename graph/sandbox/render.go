@@ -16,13 +16,16 @@ import (
 var timeNow = time.Now
 
 // emptyValue is how Graph renders an unset property: [] for collections,
-// {} for structured addresses, null for the rest.
+// {} for structured addresses, "" for fileAs and personalNotes, null for
+// the rest (testdata/graph/contact-get.response.json).
 func emptyValue(name string) []byte {
 	switch name {
 	case "categories", "children", "emailAddresses", "imAddresses", "businessPhones", "homePhones":
 		return []byte("[]")
 	case "businessAddress", "homeAddress", "otherAddress":
 		return []byte("{}")
+	case "fileAs", "personalNotes": // as in Graph's GET example
+		return []byte(`""`)
 	}
 	return []byte("null")
 }

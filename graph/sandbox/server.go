@@ -136,6 +136,9 @@ type response struct {
 	drop bool
 }
 
+// ServeHTTP answers one Graph request: authentication, the request size
+// limit, then the call itself under the mailbox's limits ($batch: each
+// inner request under them).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.http.Add(1)
 	reqID := newRequestID()
