@@ -202,6 +202,25 @@ func TestContactCRUD(t *testing.T) {
 	if diff := cmp.Diff(keys(docGet), keys(got)); diff != "" {
 		t.Errorf("GET properties differ from Graph's example (-graph +sandbox):\n%s", diff)
 	}
+	kind := func(v any) string {
+		switch v.(type) {
+		case nil:
+			return "null"
+		case string:
+			return "string"
+		case []any:
+			return "array"
+		case map[string]any:
+			return "object"
+		}
+		return fmt.Sprintf("%T", v)
+	}
+	for k, dv := range docGet {
+		// unset properties look as in Graph's example; set ones match its type
+		if kd, kg := kind(dv), kind(got[k]); kd != kg && !(kd == "null" && kg == "string") {
+			t.Errorf("%s is %s, Graph's example has %s", k, kg, kd)
+		}
+	}
 	if got["homeAddress"] == nil || got["middleName"] != nil {
 		t.Errorf("unset properties rendered as %v / %v, want {} / null", got["homeAddress"], got["middleName"])
 	}
