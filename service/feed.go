@@ -32,6 +32,19 @@ type fed struct {
 	item   *crmsync.Item // nil when removed or no longer visible
 }
 
+type itemKey struct {
+	folder crmsync.Folder
+	guid   string
+}
+
+// Verdicts of the feed on an item.
+const (
+	hidden  = iota
+	shown   // visible now: reported with its current state
+	removed // was visible, is not now: reported as removed
+	unknown // depends on the state before the range
+)
+
 // feed computes the caller's view of the changes of folders in (base,
 // target], one entry per item (its last change there), in change order.
 // An item the caller cannot see now is reported as removed only if the
@@ -42,73 +55,84 @@ func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, er
 	if err != nil {
 		return nil, err
 	}
-	type key struct {
-		folder crmsync.Folder
-		guid   string
-	}
-	last := map[key]int{}   // index in changes of each item's last change
-	hist := map[key][]int{} // indexes of all changes of each item
+	last := map[itemKey]int{}   // index in changes of each item's last change
+	hist := map[itemKey][]int{} // indexes of all changes of each item
 	for i, c := range changes {
-		k := key{c.Folder, c.GUID}
+		k := itemKey{c.Folder, c.GUID}
 		last[k] = i
 		hist[k] = append(hist[k], i)
 	}
-	var out []fed
+	verdict := make([]int, len(changes))
+	before := map[crmsync.Folder][]string{}
 	for i, c := range changes {
-		k := key{c.Folder, c.GUID}
+		k := itemKey{c.Folder, c.GUID}
 		if last[k] != i {
 			continue
 		}
-		it := c.Item
-		if it != nil && !it.Trashed {
+		if it := c.Item; it != nil && !it.Trashed {
 			ok, err := ss.can(view, it)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				out = append(out, fed{change: crmsync.Change{ID: c.ID, Folder: c.Folder, GUID: c.GUID, Version: c.Version, At: c.At}, item: it})
+				verdict[i] = shown
 				continue
 			}
 		}
-		var mine []LoggedChange
-		for _, j := range hist[k] {
-			mine = append(mine, changes[j])
+		if ss.c.system {
+			verdict[i] = removed
+			continue
 		}
-		saw, err := ss.sawBefore(mine, c, base)
+		for _, j := range hist[k] {
+			ok, err := ss.canSnapshot(view, c.Folder, c.GUID, changes[j].Snapshot)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				verdict[i] = removed
+				break
+			}
+		}
+		// Nothing precedes the range when it starts at the beginning of
+		// the log or holds the item's creation.
+		if verdict[i] == hidden && base > 0 && changes[hist[k][0]].Version != 1 {
+			verdict[i] = unknown
+			before[c.Folder] = append(before[c.Folder], c.GUID)
+		}
+	}
+	prev := map[itemKey]LoggedChange{}
+	for f, guids := range before {
+		lcs, err := ss.tx.ChangesBefore(f, guids, base)
 		if err != nil {
 			return nil, err
 		}
-		if saw {
+		for _, lc := range lcs {
+			prev[itemKey{lc.Folder, lc.GUID}] = lc
+		}
+	}
+	var out []fed
+	for i, c := range changes {
+		v := verdict[i]
+		if v == unknown {
+			v = hidden
+			if lc, ok := prev[itemKey{c.Folder, c.GUID}]; ok {
+				saw, err := ss.canSnapshot(view, c.Folder, c.GUID, lc.Snapshot)
+				if err != nil {
+					return nil, err
+				}
+				if saw {
+					v = removed
+				}
+			}
+		}
+		switch v {
+		case shown:
+			out = append(out, fed{change: crmsync.Change{ID: c.ID, Folder: c.Folder, GUID: c.GUID, Version: c.Version, At: c.At}, item: c.Item})
+		case removed:
 			out = append(out, fed{change: crmsync.Change{ID: c.ID, Folder: c.Folder, GUID: c.GUID, Version: c.Version, Removed: true, At: c.At}})
 		}
 	}
 	return out, nil
-}
-
-// sawBefore reports whether the caller could see the item of c at one of
-// its changes in the range (mine) or at its last change up to base.
-func (ss *session) sawBefore(changes []LoggedChange, c LoggedChange, base int64) (bool, error) {
-	if ss.c.system {
-		return true, nil
-	}
-	check := func(lc LoggedChange) (bool, error) {
-		return ss.canSnapshot(view, lc.Folder, lc.GUID, lc.Snapshot)
-	}
-	for _, lc := range changes {
-		if ok, err := check(lc); err != nil || ok {
-			return ok, err
-		}
-	}
-	// Nothing precedes the range when it starts at the beginning of the log
-	// or holds the item's creation.
-	if base == 0 || changes[0].Version == 1 {
-		return false, nil
-	}
-	prev, err := ss.tx.ChangeBefore(c.Folder, c.GUID, base)
-	if err != nil || prev == nil {
-		return false, err
-	}
-	return check(*prev)
 }
 
 // canSnapshot is can for an item known only by its snapshot. It reuses one

@@ -63,9 +63,10 @@ type Tx interface {
 	// each item in the range, Item holds the item's current state (trashed
 	// or not), so that the feed needs no second query.
 	Changes(folders []crmsync.Folder, base, target int64) ([]LoggedChange, error)
-	// ChangeBefore returns the last change of the item with id <= id, or
-	// nil.
-	ChangeBefore(folder crmsync.Folder, guid string, id int64) (*LoggedChange, error)
+	// ChangesBefore returns, for each of the items of folder with the given
+	// GUIDs, its last change with id <= id (none for an item without one),
+	// in any order, without Item.
+	ChangesBefore(folder crmsync.Folder, guids []string, id int64) ([]LoggedChange, error)
 
 	// PutUser inserts or updates a user (matched by GUID).
 	PutUser(u *UserRecord) error

@@ -128,21 +128,47 @@ func BenchmarkChangedItems(b *testing.B) {
 			}
 			saveBatch(b, svc, ctx, patches)
 			target, _ := svc.LastChangeID(ctx)
-			folders := []crmsync.Folder{crmsync.Contacts}
-			cpu0 := cpuTime()
-			for b.Loop() {
-				cs, err := svc.ChangedItems(ctx, folders, base, target)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(cs[0].Items) != 1000 {
-					b.Fatalf("%d changed items, want 1000", len(cs[0].Items))
-				}
+			// "all": a user who sees every changed contact. "own": a user
+			// who owns none of them, so the feed checks who could see each
+			// one before (and reports nothing).
+			sys := crmsync.System(context.Background())
+			if err := svc.SaveGroup(sys, "own", []crmsync.Rights{{Folder: crmsync.Contacts, View: crmsync.LevelOwn}}); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+			u, err := svc.AddUser(sys, "owner-of-nothing", "x", false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := svc.AddToGroup(sys, u.Name, "own"); err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range []struct {
+				name  string
+				ctx   context.Context
+				items int
+			}{{"all", ctx, 1000}, {"own", crmsync.WithUser(context.Background(), u), 0}} {
+				b.Run(c.name, func(b *testing.B) {
+					benchChangedItems(b, svc, c.ctx, base, target, c.items)
+				})
+			}
 		})
 	}
+}
+
+func benchChangedItems(b *testing.B, svc *service.Service, ctx context.Context, base, target int64, want int) {
+	folders := []crmsync.Folder{crmsync.Contacts}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		cs, err := svc.ChangedItems(ctx, folders, base, target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cs[0].Items) != want || len(cs[0].Removed) != 0 {
+			b.Fatalf("%d changed items and %d removed, want %d and 0", len(cs[0].Items), len(cs[0].Removed), want)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
 }
 
 // BenchmarkIdentifiers lists 100,000 contacts' GUIDs and versions, the

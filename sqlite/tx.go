@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -329,20 +330,31 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 	return out, nil
 }
 
-func (t *tx) ChangeBefore(folder crmsync.Folder, guid string, id int64) (*service.LoggedChange, error) {
-	rows, err := t.query("SELECT "+changeColumns+" FROM changes c WHERE c.guid = ? AND c.id <= ? AND c.folder = ? ORDER BY c.id DESC LIMIT 1", guid, id, string(folder))
+func (t *tx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) ([]service.LoggedChange, error) {
+	if len(guids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(guids)
 	if err != nil {
 		return nil, err
+	}
+	// One index seek per GUID (max over (guid, id)), all inside SQLite.
+	rows, err := t.query(`SELECT `+changeColumns+` FROM changes c WHERE c.id IN (
+		SELECT (SELECT max(id) FROM changes WHERE guid = g.value AND id <= ?) FROM json_each(?) g) AND c.folder = ?`,
+		id, string(list), string(folder))
+	if err != nil {
+		return nil, fmt.Errorf("reading changes before %d: %w", id, err)
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
+	var out []service.LoggedChange
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
-	c, err := scanChange(rows)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return out, rows.Err()
 }
 
 const userColumns = "guid, name, full_name, password_hash, is_admin"
