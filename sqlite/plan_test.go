@@ -18,7 +18,7 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"SELECT guid FROM items WHERE email1_lower = ? AND folder = ? AND trashed = 0", []any{"a@b.c", "Contacts"}, "items_email1"},
 		{"SELECT c.id FROM changes c LEFT JOIN items i ON i.id = c.item_id WHERE c.id > ? AND c.id <= ? AND c.folder IN (?) ORDER BY c.id", []any{1, 2, "Contacts"}, "INTEGER PRIMARY KEY"},
-		{"SELECT c.id FROM changes c WHERE c.id IN (SELECT max(id) FROM changes WHERE guid IN (?, ?) AND id <= ? AND folder = ? GROUP BY guid)", []any{"g", "h", 5, "Contacts"}, "changes_guid"},
+		{"SELECT c.id FROM changes c WHERE c.id IN (SELECT (SELECT max(id) FROM changes WHERE guid = g.value AND id <= ?) FROM json_each(?) g) AND c.folder = ?", []any{5, `["g","h"]`, "Contacts"}, "changes_guid"},
 		{"SELECT guid FROM items WHERE folder = ? AND guid IN (?, ?)", []any{"Contacts", "a", "b"}, "sqlite_autoindex_items_1"},
 		{"SELECT guid FROM items WHERE contact_guid = ? AND folder = ? AND trashed = 0", []any{"g", "Journal"}, "items_contact"},
 		{"SELECT guid FROM items WHERE company_guid = ? AND folder = ? AND trashed = 0", []any{"g", "Contacts"}, "items_company"},
