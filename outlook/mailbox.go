@@ -90,6 +90,7 @@ type Mailbox struct {
 	latest  map[logKey]uint64
 	stale   int
 	db      *store // nil for a memory-only mailbox
+	closed  bool
 }
 
 // NewMemory returns an empty in-memory mailbox with its default Contacts
@@ -115,12 +116,13 @@ func newMailbox() *Mailbox {
 func (mb *Mailbox) Close() error {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	if mb.db == nil {
+	if mb.db == nil || mb.closed {
 		return nil
 	}
-	err := mb.db.close()
-	mb.db = nil
-	return err
+	mb.closed = true
+	// mb.db stays: a write after Close fails instead of silently
+	// living in memory only.
+	return mb.db.close()
 }
 
 // DefaultFolder returns the id of the default Contacts folder.

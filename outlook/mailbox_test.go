@@ -2,6 +2,7 @@ package outlook_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -288,6 +289,9 @@ func TestMailboxFilePersists(t *testing.T) {
 	if err := mb.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	if _, err := mb.Create("", &outlook.Contact{GivenName: "after close"}); err == nil {
+		t.Error("a write after Close succeeded")
+	}
 
 	mb, err = outlook.OpenFile(path)
 	if err != nil {
@@ -323,5 +327,20 @@ func TestMailboxFilePersists(t *testing.T) {
 	defer mb2.Close()
 	if mb2.Count("") != 1 {
 		t.Errorf("after delete and reopen: %d contacts, want 1", mb2.Count(""))
+	}
+}
+
+func TestOpenFileRefusesGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not-a-db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("garbage ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := outlook.OpenFile(path)
+	if err == nil {
+		mb.Close()
+		t.Fatal("OpenFile accepted a file that is not a database")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error does not name the file: %v", err)
 	}
 }
