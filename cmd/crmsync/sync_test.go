@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"log/slog"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+)
+
+// TestOutlookWorkflow goes through sync as an administrator would: connect,
+// a refused enable, enable --now, edits both ways, a duplicate and its merge.
+func TestOutlookWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "crm.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mb := outlook.NewMemory()
+	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }}
+	env.Logger = testLogger()
+	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + addr
+
+	mustRun(t, "user", "add", "alice", "--password", "pw", "--db", db)
+	mustRun(t, "group", "set", "sales", "--module", "Contacts", "--view", "All", "--edit", "All", "--delete", "All", "--create", "--db", db)
+	mustRun(t, "group", "add-user", "sales", "alice", "--db", db)
+	out := mustRun(t, "outlook", "connect", "--user", "alice", "--sandbox", url, "--db", db)
+	if !strings.Contains(out, "Connected alice") {
+		t.Fatalf("connect said %q", out)
+	}
+
+	// Without the Export right, enabling is refused and says why.
+	code, out, errOut := run(t, "", "outlook", "enable", "--user", "alice", "--now", "--db", db)
+	if code == 0 || !strings.Contains(errOut, "export") {
+		t.Fatalf("enable without export right: exit %d, %q %q", code, out, errOut)
+	}
+	mustRun(t, "group", "set", "sales", "--module", "Contacts", "--view", "All", "--edit", "All", "--delete", "All", "--create", "--export", "--db", db)
+
+	// Some CRM contacts, and an Outlook contact with a known e-mail.
+	svc, sdb := openTestCRM(t, db)
+	alice, err := svc.UserByName(crmsync.System(ctx), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx := crmsync.WithUser(ctx, alice)
+	res, err := svc.Save(actx, crmsync.Contacts, []crmsync.Patch{
+		{Set: map[string]string{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldEmail1: "jan@firma.cz"}},
+		{Set: map[string]string{crmsync.FieldFirstName: "Eva", crmsync.FieldLastName: "Malá", crmsync.FieldEmail1: "eva@firma.cz"}},
+	}, crmsync.SaveOptions{})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	jan := res[0].GUID
+	dup := &outlook.Contact{}
+	outlook.ApplyFields(dup, map[string]string{crmsync.FieldFirstName: "Honza", crmsync.FieldEmail1: "JAN@firma.cz", crmsync.FieldPhoneOther: "+420 1"})
+	if _, err := mb.Create(mb.DefaultFolder(), dup); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+
+	out = mustRun(t, "outlook", "enable", "--user", "alice", "--now", "--db", db)
+	for _, want := range []string{"2 created in Outlook", "1 duplicates moved", "jan@firma.cz"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first sync summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := mb.Count(mb.DefaultFolder()); n != 2 {
+		t.Errorf("Outlook Contacts holds %d, want 2", n)
+	}
+
+	// An edit in the CRM reaches Outlook; one in Outlook reaches the CRM.
+	svc, sdb = openTestCRM(t, db)
+	if res, err := svc.Save(actx, crmsync.Contacts, []crmsync.Patch{{GUID: jan, Set: map[string]string{crmsync.FieldJobTitle: "Buyer"}}}, crmsync.SaveOptions{}); err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	sdb.Close()
+	mustRun(t, "sync", "--user", "alice", "--once", "--db", db)
+	var janOutlook string
+	mb.List(mb.DefaultFolder(), func(c *outlook.Contact, _ string) bool {
+		if c.GivenName == "Jan" {
+			janOutlook = c.ID
+			if c.JobTitle != "Buyer" {
+				t.Errorf("Outlook job title = %q, want Buyer", c.JobTitle)
+			}
+		}
+		return true
+	})
+	if _, err := mb.Update(janOutlook, "", func(c *outlook.Contact) error { c.MobilePhone = "+420 777 111 222"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "sync", "--user", "alice", "--once", "--db", db)
+	svc, sdb = openTestCRM(t, db)
+	items, err := svc.Items(actx, crmsync.Contacts, []string{jan})
+	sdb.Close()
+	if err != nil || len(items) != 1 || items[0].Get(crmsync.FieldPhoneMobile) != "+420 777 111 222" {
+		t.Fatalf("CRM contact after the Outlook edit: %v %+v", err, items)
+	}
+
+	// The duplicate is listed and merged: its other phone fills the CRM.
+	out = mustRun(t, "duplicates", "list", "--user", "alice", "--db", db)
+	id := strings.Fields(out)[0]
+	out = mustRun(t, "duplicates", "merge", "--user", "alice", id, "--db", db)
+	if !strings.Contains(out, "1 fields filled") {
+		t.Errorf("merge said %q", out)
+	}
+	svc, sdb = openTestCRM(t, db)
+	items, _ = svc.Items(actx, crmsync.Contacts, []string{jan})
+	sdb.Close()
+	if items[0].Get(crmsync.FieldPhoneOther) != "+420 1" {
+		t.Errorf("merge did not fill the other phone: %v", items[0].Fields)
+	}
+	out = mustRun(t, "outlook", "status", "--user", "alice", "--db", db)
+	if !strings.Contains(out, "Paired:      2 contacts") || !strings.Contains(out, "0 awaiting review") {
+		t.Errorf("status:\n%s", out)
+	}
+	mustRun(t, "sync", "--user", "alice", "--dry-run", "--db", db)
+}
+
+func openTestCRM(t *testing.T, path string) (*service.Service, *sqlite.DB) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return service.New(db, service.Options{}), db
+}
+
+func TestDemoOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	out := mustRun(t, "demo", "--contacts", "300", "--once", "--dir", dir)
+	for _, re := range []string{`Seeded the CRM: 300 contacts`, `300 created in Outlook, 5 created in the CRM`, `1 duplicates moved`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("demo output lacks %q:\n%s", re, out)
+		}
+	}
+}
+
+// TestKillDuringFirstSync kills `crmsync sync` with SIGKILL at random points
+// of a 3,000-contact first sync against a sandbox in its own process, then
+// lets it finish: each contact must exist exactly once on each side.
+func TestKillDuringFirstSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and syncs 3,000 contacts several times")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "crmsync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building crmsync: %v\n%s", err, out)
+	}
+	mbPath := filepath.Join(dir, "mailbox.db")
+	sb := exec.Command(bin, "sandbox", "--listen", "127.0.0.1:0", "--db", mbPath)
+	stdout, _ := sb.StdoutPipe()
+	sb.Stderr = os.Stderr
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := regexp.MustCompile(`http://[0-9.:]+`).FindString(line)
+
+	// Outlook-only contacts and duplicates, posted as Graph clients do.
+	post := func(body map[string]any) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", url+"/v1.0/me/contacts", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer test")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("creating an Outlook contact: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	for i := range 50 {
+		post(map[string]any{"givenName": "Only", "surname": fmt.Sprint("Outlook", i),
+			"emailAddresses": []map[string]string{{"address": fmt.Sprintf("only%d@outlook.example", i)}}})
+	}
+	demoDir := filepath.Join(dir, "demo")
+	if out, err := exec.Command(bin, "demo", "--contacts", "3000", "--dir", demoDir, "--sandbox", url, "--no-sync").CombinedOutput(); err != nil {
+		t.Fatalf("seeding: %v\n%s", err, out)
+	}
+	db := filepath.Join(demoDir, "crm.db")
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i := range 4 {
+		sync := exec.Command(bin, "sync", "--db", db, "--user", "demo", "--once")
+		if err := sync.Start(); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Duration(100+r.IntN(1500)) * time.Millisecond
+		time.Sleep(after)
+		sync.Process.Signal(syscall.SIGKILL)
+		err := sync.Wait()
+		t.Logf("run %d killed after %v (%v)", i, after, err)
+	}
+	for range 2 {
+		if out, err := exec.Command(bin, "sync", "--db", db, "--user", "demo", "--once").CombinedOutput(); err != nil {
+			t.Fatalf("final sync: %v\n%s", err, out)
+		}
+	}
+	sb.Process.Signal(syscall.SIGTERM)
+	sb.Wait()
+
+	mb, err := outlook.OpenFile(mbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	outlookEmails := map[string]int{}
+	mb.List(mb.DefaultFolder(), func(c *outlook.Contact, _ string) bool {
+		if len(c.EmailAddresses) > 0 {
+			outlookEmails[strings.ToLower(c.EmailAddresses[0].Address)]++
+		}
+		return true
+	})
+	svc, sdb := openTestCRM(t, db)
+	defer sdb.Close()
+	items, err := svc.Items(crmsync.System(context.Background()), crmsync.Contacts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crmEmails := map[string]int{}
+	for _, it := range items {
+		crmEmails[strings.ToLower(it.Get(crmsync.FieldEmail1))]++
+	}
+	if len(items) != 3050 || mb.Count(mb.DefaultFolder()) != 3050 {
+		t.Errorf("CRM holds %d contacts, Outlook %d; want 3050 each", len(items), mb.Count(mb.DefaultFolder()))
+	}
+	for email, n := range crmEmails {
+		if n != 1 || outlookEmails[email] != 1 {
+			t.Errorf("%s: %d times in the CRM, %d in Outlook", email, n, outlookEmails[email])
+		}
+	}
+}
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
