@@ -388,9 +388,10 @@ func (s *Service) EnumValues(ctx context.Context, enumType string) ([]crmsync.En
 	return out, err
 }
 
-// EnsureEnumValue implements crmsync.CRM; any signed-in caller may add a
-// value (the sync engine must store titles typed in Outlook). A new value
-// gets name as its English name and ranks last.
+// EnsureEnumValue implements crmsync.CRM. Any signed-in caller may look a
+// value up; adding one (the sync engine stores titles typed in Outlook)
+// needs the right to create or edit items in some folder (EFORBIDDEN). A
+// new value gets name as its English name and ranks last.
 func (s *Service) EnsureEnumValue(ctx context.Context, enumType, name string) (crmsync.EnumValue, error) {
 	if err := checkEnumType(enumType); err != nil {
 		return crmsync.EnumValue{}, err
@@ -398,13 +399,24 @@ func (s *Service) EnsureEnumValue(ctx context.Context, enumType, name string) (c
 	var out crmsync.EnumValue
 	err := s.write(ctx, func(ss *session) error {
 		var err error
-		out, err = ss.ensureEnumValue(enumType, name)
+		out, err = ss.ensureEnumValue(enumType, name, ss.mayWrite())
 		return err
 	})
 	return out, err
 }
 
-func (ss *session) ensureEnumValue(enumType, name string) (crmsync.EnumValue, error) {
+// mayWrite reports whether the caller may write items in some folder; only
+// such callers may add enum values.
+func (ss *session) mayWrite() bool {
+	for _, r := range ss.c.rights {
+		if r.CanCreate || r.Edit > crmsync.LevelNone {
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *session) ensureEnumValue(enumType, name string, mayCreate bool) (crmsync.EnumValue, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 256 {
 		return crmsync.EnumValue{}, crmsync.Errorf(crmsync.EINVALID, "enum value name must be valid UTF-8 of 1 to 256 characters")
@@ -419,6 +431,9 @@ func (ss *session) ensureEnumValue(enumType, name string) (crmsync.EnumValue, er
 			return v, nil
 		}
 		rank = max(rank, v.Rank)
+	}
+	if !mayCreate {
+		return crmsync.EnumValue{}, crmsync.Errorf(crmsync.EFORBIDDEN, "no right to add the %s value %q", enumType, name)
 	}
 	v := crmsync.EnumValue{GUID: ss.s.newGUID(), EnumType: enumType, En: name, Rank: rank + 1}
 	if err := ss.tx.PutEnumValue(v); err != nil {

@@ -529,7 +529,7 @@ func (s *Service) AddSystemJournal(ctx context.Context, contactGUID, subject, no
 		if err != nil {
 			return err
 		}
-		typ, err := ss.ensureEnumValue(crmsync.EnumJournalType, SystemJournalType)
+		typ, err := ss.ensureEnumValue(crmsync.EnumJournalType, SystemJournalType, true)
 		if err != nil {
 			return err
 		}

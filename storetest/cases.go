@@ -850,6 +850,13 @@ func testEnums(t *testing.T, open Open) {
 			t.Errorf("EnsureEnumValue(%q) = %+v, %v", name, v, err)
 		}
 	}
+	// alice has no rights at all: she may look values up but not add any.
+	_, err = e.Svc.EnsureEnumValue(alice, crmsync.EnumPrefix, "Ing. et Ing.")
+	WantCode(t, err, crmsync.EFORBIDDEN)
+	e.Group("writers", crmsync.LevelOwn, crmsync.LevelOwn, crmsync.LevelNone, false)
+	if err := e.Svc.AddToGroup(e.Sys, "alice", "writers"); err != nil {
+		t.Fatal(err)
+	}
 	v, err := e.Svc.EnsureEnumValue(alice, crmsync.EnumPrefix, "Ing. et Ing.")
 	if err != nil || v.En != "Ing. et Ing." || !crmsync.IsGUID(v.GUID) {
 		t.Fatalf("new value %+v %v", v, err)
