@@ -252,3 +252,21 @@ func FuzzDecodeFields(f *testing.F) {
 		}
 	})
 }
+
+// Characters that mean something in SQLite URI file names still name the
+// file they say.
+func TestOddPaths(t *testing.T) {
+	for _, name := range []string{"a b.db", "x#y.db", "p%20q.db", "q?r.db", "ü.db"} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, name)
+		db, err := sqlite.Open(context.Background(), p)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		db.Close()
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: database not created at its path: %v", name, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"net/url"
+	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -29,5 +30,9 @@ func dsn(path string, write bool) string {
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
+
+// uriPath escapes what SQLite's URI file names give a meaning to, so that a
+// path with "%", "?" or "#" names the file it says.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
