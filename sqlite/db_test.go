@@ -270,3 +270,21 @@ func TestOddPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestFilesPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crm.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, p := range []string{path, path + "-wal"} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(p), mode)
+		}
+	}
+}
