@@ -120,7 +120,8 @@ func compareVersions(a, b string) int {
 
 // Update runs fn in a write transaction, committing when fn returns nil.
 // It is the raw access for packages that keep their own tables in this
-// database (the sync state).
+// database (the sync state). Writers are serialized on one connection, so
+// fn must not call Update or Write itself (it would wait forever).
 func (db *DB) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
