@@ -55,12 +55,18 @@ func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, er
 	if err != nil {
 		return nil, err
 	}
-	last := map[itemKey]int{}   // index in changes of each item's last change
-	hist := map[itemKey][]int{} // indexes of all changes of each item
+	// last maps each item to the index of its last change; earlier[i] is
+	// the index of the item's change before changes[i] (-1 for its first).
+	last := make(map[itemKey]int, len(changes))
+	earlier := make([]int, len(changes))
 	for i, c := range changes {
 		k := itemKey{c.Folder, c.GUID}
+		if j, ok := last[k]; ok {
+			earlier[i] = j
+		} else {
+			earlier[i] = -1
+		}
 		last[k] = i
-		hist[k] = append(hist[k], i)
 	}
 	verdict := make([]int, len(changes))
 	before := map[crmsync.Folder][]string{}
@@ -83,7 +89,9 @@ func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, er
 			verdict[i] = removed
 			continue
 		}
-		for _, j := range hist[k] {
+		first := i
+		for j := i; j >= 0; j = earlier[j] {
+			first = j
 			ok, err := ss.canSnapshot(view, c.Folder, c.GUID, changes[j].Snapshot)
 			if err != nil {
 				return nil, err
@@ -95,7 +103,7 @@ func (ss *session) feed(folders []crmsync.Folder, base, target int64) ([]fed, er
 		}
 		// Nothing precedes the range when it starts at the beginning of
 		// the log or holds the item's creation.
-		if verdict[i] == hidden && base > 0 && changes[hist[k][0]].Version != 1 {
+		if verdict[i] == hidden && base > 0 && changes[first].Version != 1 {
 			verdict[i] = unknown
 			before[c.Folder] = append(before[c.Folder], c.GUID)
 		}

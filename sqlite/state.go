@@ -209,7 +209,7 @@ func (s *SyncState) CRMIDsByEmail(ctx context.Context, partnership int64, emails
 // AddPending records creates before they are sent.
 func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending []engine.Pending) error {
 	return s.db.Update(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO sync_pending (partnership, side, crm_guid, is_delete, source_id, base) VALUES (?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO sync_pending (partnership, side, crm_guid, kind, source_id, base) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending [
 			if err != nil {
 				return err
 			}
-			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, b2i(p.Delete), p.SourceID, string(base)); err != nil {
+			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, int(kindOf(p)), p.SourceID, string(base)); err != nil {
 				return err
 			}
 		}
@@ -231,7 +231,7 @@ func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending [
 func (s *SyncState) PendingOps(ctx context.Context, partnership int64) ([]engine.Pending, error) {
 	var out []engine.Pending
 	err := s.db.View(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT side, crm_guid, is_delete, source_id, base FROM sync_pending WHERE partnership = ?`, partnership)
+		rows, err := tx.QueryContext(ctx, `SELECT side, crm_guid, kind, source_id, base FROM sync_pending WHERE partnership = ?`, partnership)
 		if err != nil {
 			return err
 		}
@@ -239,14 +239,14 @@ func (s *SyncState) PendingOps(ctx context.Context, partnership int64) ([]engine
 		for rows.Next() {
 			var p engine.Pending
 			var side, base string
-			var isDelete int
-			if err := rows.Scan(&side, &p.CRMGUID, &isDelete, &p.SourceID, &base); err != nil {
+			var kind int
+			if err := rows.Scan(&side, &p.CRMGUID, &kind, &p.SourceID, &base); err != nil {
 				return err
 			}
 			if err := json.Unmarshal([]byte(base), &p.Base); err != nil {
 				return fmt.Errorf("pending create %s is unreadable: %w", p.CRMGUID, err)
 			}
-			p.Side, p.Delete = engine.Side(side), isDelete != 0
+			p.Side, p.Kind = engine.Side(side), engine.OpKind(kind)
 			out = append(out, p)
 		}
 		return rows.Err()
@@ -410,4 +410,12 @@ func (s *SyncState) Runs(ctx context.Context, partnership int64, limit int) ([]e
 		return rows.Err()
 	})
 	return out, err
+}
+
+// kindOf is a pending write's kind; the zero value means a create.
+func kindOf(p engine.Pending) engine.OpKind {
+	if p.Kind == 0 {
+		return engine.Create
+	}
+	return p.Kind
 }

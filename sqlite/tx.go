@@ -291,8 +291,12 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 		trashed bool
 		fields  []byte
 	}
-	var out []service.LoggedChange
-	last := map[string]*pending{}
+	type key struct {
+		folder crmsync.Folder
+		guid   string
+	}
+	out := make([]service.LoggedChange, 0, min(target-base, 4096))
+	last := make(map[key]*pending, min(target-base, 4096))
 	for rows.Next() {
 		var (
 			version, trashed sql.NullInt64
@@ -306,11 +310,11 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 		if !version.Valid {
 			continue
 		}
-		key := string(c.Folder) + "/" + c.GUID
-		p := last[key]
+		k := key{c.Folder, c.GUID}
+		p := last[k]
 		if p == nil {
 			p = &pending{}
-			last[key] = p
+			last[k] = p
 		}
 		// Copy: RawBytes is only valid until the next row. Decoding waits
 		// until the item's last change is known, so each item decodes once.

@@ -38,7 +38,7 @@ CREATE TABLE sync_pending (
 	partnership INTEGER NOT NULL REFERENCES partnerships(id) ON DELETE CASCADE,
 	side        TEXT NOT NULL,
 	crm_guid    TEXT NOT NULL,
-	is_delete   INTEGER NOT NULL DEFAULT 0,
+	kind        INTEGER NOT NULL, -- engine.OpKind: create, update or delete
 	source_id   TEXT NOT NULL,
 	base        TEXT NOT NULL, -- JSON: the fields the create sent
 	PRIMARY KEY (partnership, side, crm_guid)
