@@ -295,8 +295,8 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 		folder crmsync.Folder
 		guid   string
 	}
-	out := make([]service.LoggedChange, 0, min(target-base, 4096))
-	last := make(map[key]*pending, min(target-base, 4096))
+	out := make([]service.LoggedChange, 0, max(0, min(target-base, 4096)))
+	last := make(map[key]*pending, max(0, min(target-base, 4096)))
 	for rows.Next() {
 		var (
 			version, trashed sql.NullInt64
