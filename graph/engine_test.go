@@ -1,0 +1,241 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/graph"
+	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// engineFixture is a CRM on a real SQLite file partnered, through the
+// engine and this client, with a sandbox mailbox over HTTP.
+type engineFixture struct {
+	svc    *service.Service
+	uctx   context.Context
+	sb     *sandboxFixture
+	remote *graph.Client
+	eng    *engine.Engine
+}
+
+func newEngineFixture(tb testing.TB, opt sandbox.Options) *engineFixture {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "crm.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	u, err := svc.AddUser(crm.System(ctx), "alice", "pw", true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sb := newSandbox(tb, opt)
+	rc := newTestClient(tb, sb.url, nil)
+	state := db.SyncState()
+	part := &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: sb.url, Mode: "automatic", Policy: engine.PolicyCRM, State: "active"}
+	if err := state.SavePartnership(ctx, part); err != nil {
+		tb.Fatal(err)
+	}
+	cr := &engine.CRMReplica{CRM: svc, User: u, Mode: "automatic"}
+	return &engineFixture{svc: svc, uctx: crm.WithUser(ctx, u), sb: sb, remote: rc,
+		eng: &engine.Engine{Partnership: part, State: state, CRM: cr, Remote: rc, Journal: cr}}
+}
+
+func (f *engineFixture) cycle(tb testing.TB) engine.Counts {
+	tb.Helper()
+	run, err := f.eng.Cycle(context.Background())
+	if err != nil {
+		tb.Fatalf("sync cycle: %v", err)
+	}
+	if run.Outcome != "ok" || len(run.Errors) > 0 {
+		tb.Fatalf("sync cycle: outcome %s %s, errors %+v", run.Outcome, run.Message, run.Errors)
+	}
+	return run.Counts
+}
+
+// crmPatch turns record fields into a CRM patch (enums by value GUID,
+// the photo in base64).
+func (f *engineFixture) crmPatch(tb testing.TB, fields map[string]string, photo []byte) crm.Patch {
+	tb.Helper()
+	set := map[string]string{}
+	for k, v := range fields {
+		def, _ := crm.LookupField(crm.Contacts, k)
+		switch {
+		case k == crm.FieldPicture:
+			v = base64.StdEncoding.EncodeToString(photo)
+		case def.Kind == crm.Enum:
+			ev, err := f.svc.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			v = ev.GUID
+		}
+		set[k] = v
+	}
+	return crm.Patch{Set: set}
+}
+
+func (f *engineFixture) seedCRM(tb testing.TB, n int) []crm.SaveResult {
+	tb.Helper()
+	var patches []crm.Patch
+	for i := range n {
+		var photo []byte
+		if i%10 == 0 {
+			photo = testPNG(tb, 24, 24, uint8(i))
+		}
+		patches = append(patches, f.crmPatch(tb, fullFields(i, photo), photo))
+	}
+	res, err := f.svc.Save(f.uctx, crm.Contacts, patches, crm.SaveOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			tb.Fatalf("saving contact %d: %v", i, r.Err)
+		}
+	}
+	return res
+}
+
+// compareSides checks that the CRM and the mailbox's Contacts folder hold
+// the same contacts (by Email 1) with equal synced fields.
+func (f *engineFixture) compareSides(tb testing.TB, want int) {
+	tb.Helper()
+	ctx := context.Background()
+	crmSet, err := f.eng.CRM.Changes(ctx, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cs, err := newTestClient(tb, f.sb.url, nil).Changes(ctx, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(crmSet.Records) != want || len(cs.Records) != want {
+		tb.Fatalf("CRM holds %d contacts, Outlook %d; want %d each", len(crmSet.Records), len(cs.Records), want)
+	}
+	byEmail := map[string]engine.Record{}
+	for _, r := range cs.Records {
+		byEmail[r.Fields[crm.FieldEmail1]] = r
+	}
+	for _, c := range crmSet.Records {
+		r, ok := byEmail[c.Fields[crm.FieldEmail1]]
+		if !ok {
+			tb.Errorf("CRM contact %s is not in Outlook", c.Fields[crm.FieldEmail1])
+			continue
+		}
+		for _, fld := range engine.SyncFields {
+			if got, want := r.Fields[fld], c.Fields[fld]; got != f.remote.Normalize(fld, want) && fld != crm.FieldNote {
+				tb.Errorf("contact %s field %s: Outlook %q, CRM %q", c.Fields[crm.FieldEmail1], fld, got, want)
+			}
+		}
+	}
+}
+
+func TestEngineSyncWithSandbox(t *testing.T) {
+	t.Parallel()
+	f := newEngineFixture(t, sandbox.Options{})
+	const n = 40
+	saved := f.seedCRM(t, n)
+	// Outlook already holds three contacts of its own and one with the
+	// e-mail of a CRM contact: a duplicate (SPEC M13).
+	for i := range 3 {
+		if _, err := f.sb.mb.Create("", &outlook.Contact{GivenName: "Outlook", Surname: fmt.Sprintf("Only %d", i),
+			EmailAddresses: []outlook.EmailAddress{{Address: fmt.Sprintf("outlook%d@example.com", i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup, err := f.sb.mb.Create("", &outlook.Contact{GivenName: "Dup", EmailAddresses: []outlook.EmailAddress{{Address: "first5@example.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := f.cycle(t)
+	if c.CreatedInRemote != n || c.CreatedInCRM != 3 || c.Duplicates != 1 || c.Errors != 0 {
+		t.Fatalf("first sync counts %+v", c)
+	}
+	f.compareSides(t, n+3)
+	if in, _ := f.sb.mb.FolderOf(dup.Contact.ID); in == f.sb.mb.DefaultFolder() {
+		t.Error("the duplicate stayed in the Contacts folder")
+	}
+	if c := f.cycle(t); c != (engine.Counts{}) {
+		t.Fatalf("no-change sync counts %+v", c)
+	}
+
+	// An edit on each side and a delete in Outlook.
+	if _, err := f.svc.Save(f.uctx, crm.Contacts, []crm.Patch{{GUID: saved[0].GUID, Set: map[string]string{crm.FieldJobTitle: "Edited in CRM"}}}, crm.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.sb.mb.FindByCRMGUID(saved[1].GUID)
+	if len(ids) != 1 {
+		t.Fatalf("CRM contact 1 is in Outlook %d times", len(ids))
+	}
+	if _, err := f.sb.mb.Update(ids[0], "", func(c *outlook.Contact) error {
+		c.SetExtended(outlook.PropBusinessFax, "+420 555 0199")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gone := f.sb.mb.FindByCRMGUID(saved[2].GUID)
+	if err := f.sb.mb.Delete(gone[0], ""); err != nil {
+		t.Fatal(err)
+	}
+	c = f.cycle(t)
+	want := engine.Counts{UpdatedInRemote: 1, UpdatedInCRM: 1, DeletedInCRM: 1}
+	if c != want {
+		t.Errorf("counts %+v, want %+v", c, want)
+	}
+	f.compareSides(t, n+3-1)
+	items, err := f.svc.Items(f.uctx, crm.Contacts, []string{saved[1].GUID})
+	if err != nil || len(items) != 1 || items[0].Get(crm.FieldPhoneFax) != "+420 555 0199" {
+		t.Fatalf("the fax edited in Outlook did not reach the CRM: %+v %v", items, err)
+	}
+}
+
+// BenchmarkEngineFirstSync3000 is the whole first sync of 3,000 CRM
+// contacts (one in ten with a photo) into an empty sandbox mailbox: the
+// engine on SQLite, this client over loopback HTTP. It reports the
+// client's HTTP requests and, with latency, the ratio of the wall time to
+// N_requests × latency / 4.
+func BenchmarkEngineFirstSync3000(b *testing.B) {
+	for _, tc := range []struct {
+		latency   time.Duration
+		batchSize int
+	}{{0, 0}, {50 * time.Millisecond, 0}, {50 * time.Millisecond, 3000}} {
+		b.Run(fmt.Sprintf("latency=%v/engine-batch=%d", tc.latency, tc.batchSize), func(b *testing.B) {
+			var requests int64
+			var wall time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				f := newEngineFixture(b, sandbox.Options{Latency: tc.latency})
+				f.eng.BatchSize = tc.batchSize
+				f.seedCRM(b, 3000)
+				b.StartTimer()
+				start := time.Now()
+				c := f.cycle(b)
+				wall += time.Since(start)
+				if c.CreatedInRemote != 3000 {
+					b.Fatalf("counts %+v", c)
+				}
+				requests += f.remote.Requests()
+			}
+			perRun := float64(requests) / float64(b.N)
+			b.ReportMetric(perRun, "requests/op")
+			if tc.latency > 0 {
+				bound := time.Duration(perRun * float64(tc.latency) / 4)
+				b.ReportMetric(float64(wall)/float64(b.N)/float64(bound), "x-bound")
+			}
+		})
+	}
+}
