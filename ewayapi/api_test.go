@@ -809,3 +809,31 @@ func TestTextRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture(t, fixtureOptions{api: ewayapi.Options{MaxLoginFailures: 3, LoginFailureWindow: 15 * time.Minute}})
+	wrong := map[string]any{"userName": "alice", "passwordHash": md5hex("guess")}
+	right := map[string]any{"userName": "alice", "passwordHash": md5hex("alice-pw")}
+
+	// A success clears the count.
+	f.want("rcLoginFailed", "", "LogIn", wrong)
+	f.want("rcLoginFailed", "", "LogIn", wrong)
+	f.login("alice")
+	f.want("rcLoginFailed", "", "LogIn", wrong)
+	f.want("rcLoginFailed", "", "LogIn", wrong)
+	f.login("alice")
+
+	for range 3 {
+		f.want("rcLoginFailed", "", "LogIn", wrong)
+	}
+	if r := f.want("rcLoginFailed", "", "LogIn", right); !strings.Contains(r.desc(), "too many failed attempts") {
+		t.Errorf("4th attempt: %q", r.desc())
+	}
+	f.login("bob") // other users are not affected
+	f.clock.Advance(14 * time.Minute)
+	if r := f.want("rcLoginFailed", "", "LogIn", right); !strings.Contains(r.desc(), "too many failed attempts") {
+		t.Errorf("after 14 minutes: %q", r.desc())
+	}
+	f.clock.Advance(time.Minute)
+	f.login("alice")
+}

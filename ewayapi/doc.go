@@ -22,7 +22,10 @@
 // restart ends them all. Every other method needs sessionId: a missing,
 // unknown or expired one answers rcBadSession, on which eWay clients LogIn
 // again. A user holds at most 100 sessions (a new LogIn ends the least
-// recently used) and the server 10,000 (then LogIn is refused).
+// recently used) and the server 10,000 (then LogIn is refused). After 10
+// failed LogIns for one user name within 15 minutes, LogIn for that name
+// answers rcLoginFailed without checking the password until those 15
+// minutes have passed.
 //
 // # Bad input
 //

@@ -93,6 +93,11 @@ type Options struct {
 	// MaxSessionsPerUser bounds one user's sessions; a new LogIn beyond it
 	// ends that user's least recently used session. Default: 100.
 	MaxSessionsPerUser int
+	// MaxLoginFailures failed LogIns for one user name within
+	// LoginFailureWindow block further attempts for that name until the
+	// window since the first failure ends. Defaults: 10 and 15 min.
+	MaxLoginFailures   int
+	LoginFailureWindow time.Duration
 	// WcfVersion is reported by LogIn. Default: "9.0.0.180", the eWay API
 	// version whose subset crmsync implements, so clients enable matching features.
 	WcfVersion string
@@ -107,6 +112,7 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	sessions *sessions
+	throttle *loginThrottle
 	version  string
 }
 
@@ -135,6 +141,12 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = 100
 	}
+	if opts.MaxLoginFailures <= 0 {
+		opts.MaxLoginFailures = 10
+	}
+	if opts.LoginFailureWindow <= 0 {
+		opts.LoginFailureWindow = 15 * time.Minute
+	}
 	if opts.WcfVersion == "" {
 		opts.WcfVersion = "9.0.0.180"
 	}
@@ -143,6 +155,8 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
 		version: opts.WcfVersion,
+		throttle: &loginThrottle{now: opts.Now, max: opts.MaxLoginFailures, window: opts.LoginFailureWindow,
+			byName: map[string]*loginFailures{}},
 		sessions: &sessions{
 			now: opts.Now, idle: opts.SessionIdle, max: opts.SessionMax,
 			limit: opts.MaxSessions, perUser: opts.MaxSessionsPerUser,
