@@ -125,6 +125,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
+		stop() // a second Ctrl-C kills the process if shutting down hangs
 		env.Logger.Info("shutting down")
 	case err := <-served:
 		runErr = fmt.Errorf("serving HTTP: %w", err)
