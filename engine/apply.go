@@ -47,7 +47,9 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			case op.Kind == Create:
 				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID, Base: baseFields(pl.it.crm.Fields)})
 			case op.Kind == Delete && pl.it.pair != nil:
-				pending = append(pending, Pending{Side: RemoteSide, Delete: true, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
+				pending = append(pending, Pending{Side: RemoteSide, Kind: Delete, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
+			case op.Kind == Update && pl.it.pair != nil:
+				pending = append(pending, Pending{Side: RemoteSide, Kind: Update, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID, Base: pl.merged.base})
 			}
 			remoteOps, remoteIdx = append(remoteOps, *op), append(remoteIdx, i)
 		}
@@ -93,7 +95,7 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 	}
 	clean = true
 	var c Commit
-	c.Settled = pending
+	keep := map[string]bool{} // pending writes whose outcome is unknown
 	var more []plan
 	for i, pl := range batch {
 		cr, rr := crmRes[i], remoteRes[i]
@@ -118,6 +120,7 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			failed = true
 			if transient(res.r.Err) {
 				clean = false
+				keep[string(res.side)+pendingKey(pl, res.side)] = true
 				run.Retry = append(run.Retry, ItemError{Side: res.side, ID: res.op.ID + res.op.CRMGUID, Message: res.r.Err.Error()})
 				continue
 			}
@@ -152,6 +155,11 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 					return false, fmt.Errorf("recording conflicts: %w", err)
 				}
 			}
+		}
+	}
+	for _, pe := range pending {
+		if !keep[string(pe.Side)+pe.CRMGUID] {
+			c.Settled = append(c.Settled, pe)
 		}
 	}
 	if err := e.State.Commit(ctx, pid, c); err != nil {
@@ -329,4 +337,19 @@ func idOfSource(it *item, crmSide bool) string {
 		return idOf(it.crm, it.pair, CRMSide)
 	}
 	return idOf(it.remote, it.pair, RemoteSide)
+}
+
+// pendingKey is the CRM GUID a plan's pending write on side is filed under.
+func pendingKey(pl plan, side Side) string {
+	op := pl.crmOp
+	if side == RemoteSide {
+		op = pl.remoteOp
+	}
+	if op != nil && op.Kind == Create {
+		return op.CRMGUID
+	}
+	if pl.it.pair != nil {
+		return pl.it.pair.CRMID
+	}
+	return ""
 }

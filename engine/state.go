@@ -35,13 +35,16 @@ type Pair struct {
 	Base map[string]string
 }
 
-// Pending is a create, or a remote delete, sent (or about to be sent) to a
-// side whose result has not been committed yet (SPEC S6). After a crash
-// the next run looks the item up by CRMGUID instead of creating it again,
-// and does not take its own delete for a user's.
+// Pending is a write sent (or about to be sent) to a side whose result has
+// not been committed yet (SPEC S6). After a crash or a lost response the
+// next run looks a created item up by CRMGUID instead of creating it
+// again, does not take its own delete for a user's, nor the values of its
+// own update for a user's edit.
 type Pending struct {
 	Side    Side
-	Delete  bool // a delete of the remote copy (SourceID) of CRM contact CRMGUID
+	// Kind is Create (the default), Delete (of the remote copy SourceID of
+	// CRM contact CRMGUID) or Update (of that copy, writing Base).
+	Kind    OpKind
 	CRMGUID string
 	// SourceID is the id on the other side the create copies.
 	SourceID string

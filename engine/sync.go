@@ -44,6 +44,9 @@ type Engine struct {
 	// written holds the versions this cycle's writes produced, per side
 	// and id, so the next pass drops its own echoes before loading state.
 	written map[Side]map[string]string
+	// sentUpdates are remote updates whose outcome was lost, by CRM id:
+	// a remote value equal to what was sent is the engine's own write.
+	sentUpdates map[string]Pending
 }
 
 // Breaker thresholds (SPEC S5): a run that would delete more than this
@@ -178,7 +181,12 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 		return nil
 	}
 	cursors := &Cursors{CRM: crmSet.Cursor, Remote: remoteSet.Cursor}
-	if err := e.State.Commit(ctx, p.ID, Commit{Cursors: cursors, Synced: true}); err != nil {
+	var settled []Pending
+	for _, pe := range e.sentUpdates {
+		settled = append(settled, pe) // their echoes were in this listing
+	}
+	e.sentUpdates = nil
+	if err := e.State.Commit(ctx, p.ID, Commit{Cursors: cursors, Synced: true, Settled: settled}); err != nil {
 		return err
 	}
 	p.CursorCRM, p.CursorRemote, p.Synced = cursors.CRM, cursors.Remote, true
@@ -228,13 +236,22 @@ func (e *Engine) recoverPending(ctx context.Context) error {
 	if err != nil || len(pending) == 0 {
 		return err
 	}
+	e.sentUpdates = map[string]Pending{}
 	var c Commit
+	var settled []Pending
+	for _, pe := range pending {
+		if pe.Kind == Update {
+			e.sentUpdates[pe.CRMGUID] = pe
+		} else {
+			settled = append(settled, pe)
+		}
+	}
 	// A remote delete whose outcome was lost: if the copy is gone, so is
 	// the pair; otherwise the pair stays and the delete is planned again.
 	var deleted []string
 	deleteOf := map[string]string{}
 	for _, pe := range pending {
-		if pe.Delete {
+		if pe.Kind == Delete {
 			deleted = append(deleted, pe.SourceID)
 			deleteOf[pe.SourceID] = pe.CRMGUID
 		}
@@ -258,7 +275,7 @@ func (e *Engine) recoverPending(ctx context.Context) error {
 		var guids []string
 		sent := map[string]Pending{}
 		for _, pe := range pending {
-			if pe.Side == side && !pe.Delete {
+			if pe.Side == side && pe.Kind != Delete && pe.Kind != Update {
 				guids = append(guids, pe.CRMGUID)
 				sent[pe.CRMGUID] = pe
 			}
@@ -288,7 +305,7 @@ func (e *Engine) recoverPending(ctx context.Context) error {
 			c.Save = append(c.Save, pair)
 		}
 	}
-	c.Settled = pending
+	c.Settled = settled
 	return e.State.Commit(ctx, pid, c)
 }
 
@@ -495,7 +512,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			if it.remote != nil {
 				remoteFields = it.remote.Fields
 			}
-			m := mergePair(it.pair.Base, crmFields, remoteFields, e.CRM.Normalize, e.Remote.Normalize, remoteWins(it))
+			m := mergePair(e.baseOf(it), crmFields, remoteFields, e.CRM.Normalize, e.Remote.Normalize, remoteWins(it))
 			for i := range m.conflicts {
 				m.conflicts[i].CRMID = it.pair.CRMID
 			}
@@ -513,6 +530,26 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 		plans = append(plans, pl)
 	}
 	return plans, nil
+}
+
+// baseOf is the merge base of a paired item: the stored base, except where
+// the remote holds what a lost update of the engine sent.
+func (e *Engine) baseOf(it *item) map[string]string {
+	sent, ok := e.sentUpdates[it.pair.CRMID]
+	if !ok || it.remote == nil {
+		return it.pair.Base
+	}
+	base := copyFields(it.pair.Base)
+	for _, f := range mergeFields {
+		rv, want := it.remote.Fields[f], sent.Base[f]
+		if f != FieldJournals {
+			want = e.Remote.Normalize(f, want)
+		}
+		if rv == want {
+			setField(base, f, sent.Base[f])
+		}
+	}
+	return base
 }
 
 func versionOf(r *Record, stored string) string {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
@@ -37,6 +39,7 @@ type world struct {
 	crmSide *engine.CRMReplica
 	eng     *engine.Engine
 	state   *sqlite.SyncState
+	clock   *fakeClock
 }
 
 func newWorld(t testing.TB) *world {
@@ -54,7 +57,8 @@ func newWorldIn(t failer, dir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	clock := &fakeClock{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Now: clock.Now})
 	sys := crm.System(ctx)
 	all := func(f crm.Folder) crm.Rights {
 		return crm.Rights{Folder: f, View: crm.LevelAll, Edit: crm.LevelAll, Delete: crm.LevelAll, CanCreate: true, CanExport: true}
@@ -69,8 +73,9 @@ func newWorldIn(t failer, dir string) *world {
 	if err := svc.AddToGroup(sys, "alice", "sales"); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ctx: crm.WithUser(ctx, u), db: db, crm: svc, user: u, state: db.SyncState()}
+	w := &world{t: t, ctx: crm.WithUser(ctx, u), db: db, crm: svc, user: u, state: db.SyncState(), clock: clock}
 	w.mb = outlook.NewMemory()
+	w.mb.Now = clock.Now
 	w.outlook = outlook.NewReplica(w.mb, "")
 	w.crmSide = &engine.CRMReplica{CRM: svc, User: u, SystemJournal: func(ctx context.Context, id, subject, note string) error {
 		_, err := svc.AddSystemJournal(ctx, id, subject, note)
@@ -80,8 +85,27 @@ func newWorldIn(t failer, dir string) *world {
 	if err := w.state.SavePartnership(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	w.eng = &engine.Engine{Partnership: p, State: w.state, CRM: w.crmSide, Remote: w.outlook, Journal: w.crmSide}
+	w.eng = &engine.Engine{Partnership: p, State: w.state, CRM: w.crmSide, Remote: w.outlook, Journal: w.crmSide, Now: clock.Now}
 	return w
+}
+
+// fakeClock is a clock the tests move, so that "newest change wins" is
+// decided the same way on every run.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func (w *world) saveContact(fields map[string]string) string {
