@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -314,5 +316,34 @@ func TestMounts(t *testing.T) {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
 		t.Error("worker not stopped at shutdown")
+	}
+}
+
+// TestServeStopsOnSIGTERM sends SIGTERM to this process while serve runs
+// in it: serve must catch it and shut down cleanly with exit code 0.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "crm.db")},
+			strings.NewReader(""), out, errOut)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(errOut.String(), "shutting down") {
+			t.Errorf("serve exited %d:\n%s", code, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve ignored SIGTERM")
 	}
 }
