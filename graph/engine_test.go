@@ -95,7 +95,14 @@ func (f *engineFixture) seedCRM(tb testing.TB, n int) []crm.SaveResult {
 		if i%10 == 0 {
 			photo = testPNG(tb, 24, 24, uint8(i))
 		}
-		patches = append(patches, f.crmPatch(tb, fullFields(i, photo), photo))
+		fields := fullFields(i, photo)
+		// Enums take a few values, as in a real CRM.
+		fields[crm.FieldPrefix] = []string{"Mr.", "Ms.", "Dr."}[i%3]
+		fields[crm.FieldSuffix] = []string{"Jr.", "III"}[i%2]
+		for _, a := range []string{crm.AddressBusiness, crm.AddressHome, crm.AddressOther} {
+			fields[a+"CountryEn"] = []string{"Czech Republic", "Germany", "United States"}[i%3]
+		}
+		patches = append(patches, f.crmPatch(tb, fields, photo))
 	}
 	res, err := f.svc.Save(f.uctx, crm.Contacts, patches, crm.SaveOptions{})
 	if err != nil {
