@@ -65,7 +65,7 @@ func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, 
 		case engine.MoveToDuplicates:
 			needDup = true
 		case engine.Update:
-			if cl.baseFor(op) == nil && touchesMerged(p.fields) {
+			if cl.baseFor(op) == nil {
 				needBase = append(needBase, op.ID)
 			}
 		}
@@ -82,9 +82,10 @@ func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, 
 			return nil, err
 		}
 	}
-	// An update of the e-mails or home phone needs the contact as it is, so
-	// that what the mapping does not carry (e-mail display names, the
-	// second home phone) is sent back unchanged.
+	// An update is built on the contact as it is: displayName is derived
+	// from all the name parts, and what the mapping does not carry (e-mail
+	// display names, the second home phone) must go back unchanged. A
+	// contact this client has not seen at the op's version is read first.
 	if len(needBase) > 0 {
 		contacts, _, err := cl.readContacts(ctx, needBase)
 		if err != nil {
@@ -165,17 +166,6 @@ func (cl *Client) baseFor(op engine.Op) *outlook.Contact {
 		return nil
 	}
 	return b
-}
-
-// touchesMerged reports whether fields set a Graph property that also holds
-// values outside the mapping.
-func touchesMerged(fields map[string]string) bool {
-	for _, f := range []string{crm.FieldEmail1, crm.FieldEmail2, crm.FieldEmail3, crm.FieldPhoneHome} {
-		if _, ok := fields[f]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // writeRound sends the creates, updates, deletes and moves.

@@ -285,6 +285,9 @@ func TestUpdateSendsOnlyChangedProperties(t *testing.T) {
 		after.Contact.EmailAddresses[0].Name != "Jane Person" {
 		t.Errorf("values outside the mapping were lost: %+v", after.Contact)
 	}
+	if want := "Janet MiddleName value 2 LastName value 2 SuffixEn value 2"; after.Contact.DisplayName != want {
+		t.Errorf("displayName = %q, want %q", after.Contact.DisplayName, want)
+	}
 	if after.Contact.ChangeKey != res[0].Record.Version {
 		t.Errorf("record version %q, mailbox %q", res[0].Record.Version, after.Contact.ChangeKey)
 	}
