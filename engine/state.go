@@ -132,6 +132,9 @@ type StateStore interface {
 	// PairsByCRM and PairsByRemote load the pairs of the given ids.
 	PairsByCRM(ctx context.Context, partnership int64, ids []string) ([]Pair, error)
 	PairsByRemote(ctx context.Context, partnership int64, ids []string) ([]Pair, error)
+	// UnsettledPairs loads the pairs with a side's version unknown (left
+	// so by a recovered create), which a listing may never mention again.
+	UnsettledPairs(ctx context.Context, partnership int64) ([]Pair, error)
 	// AllPairs loads every pair, for complete listings.
 	AllPairs(ctx context.Context, partnership int64) ([]Pair, error)
 	// PairCount is the number of pairs, for the mass-delete breaker.

@@ -351,7 +351,11 @@ func (e *Engine) join(ctx context.Context, crmSet, remoteSet ChangeSet) ([]*item
 		if err != nil {
 			return nil, err
 		}
-		pairs = append(a, b...)
+		c, err := e.State.UnsettledPairs(ctx, pid)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(append(a, b...), c...)
 	}
 	byCRM := map[string]*item{}
 	byRemote := map[string]*item{}
@@ -417,8 +421,70 @@ func (e *Engine) join(ctx context.Context, crmSet, remoteSet ChangeSet) ([]*item
 			it.remoteGone = true
 		}
 	}
+	if err := e.settle(ctx, items, seenCRM, seenRemote); err != nil {
+		return nil, err
+	}
 	items = append(items, unpairedCRM...)
 	return append(items, unpairedRemote...), nil
+}
+
+// settle reads the sides of pairs whose version is unknown and that the
+// listings did not mention: such an item is read directly, and counts as
+// gone if it is missing.
+func (e *Engine) settle(ctx context.Context, items []*item, seenCRM, seenRemote map[string]bool) error {
+	for _, side := range []Side{CRMSide, RemoteSide} {
+		var ids []string
+		byID := map[string]*item{}
+		for _, it := range items {
+			if it.pair == nil || it.crmGone || it.remoteGone {
+				continue
+			}
+			id, version, seen := it.pair.CRMID, it.pair.CRMVersion, seenCRM
+			if side == RemoteSide {
+				id, version, seen = it.pair.RemoteID, it.pair.RemoteVersion, seenRemote
+			}
+			if version == "" && !seen[id] {
+				ids = append(ids, id)
+				byID[id] = it
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		r := e.CRM
+		if side == RemoteSide {
+			r = e.Remote
+		}
+		recs, err := r.Get(ctx, ids)
+		if err != nil {
+			return err
+		}
+		found := map[string]bool{}
+		for i := range recs {
+			rec := &recs[i]
+			it := byID[rec.ID]
+			if it == nil {
+				continue
+			}
+			found[rec.ID] = true
+			if side == CRMSide {
+				it.crm = rec
+			} else {
+				splitRemoteNote(rec)
+				it.remote = rec
+			}
+		}
+		for _, id := range ids {
+			if !found[id] {
+				if side == CRMSide {
+					byID[id].crmGone = true
+				} else {
+					byID[id].remoteGone = true
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // plan decides what every item needs.

@@ -174,6 +174,11 @@ func (s *SyncState) AllPairs(ctx context.Context, partnership int64) ([]engine.P
 	return s.pairs(ctx, `SELECT `+pairColumns+` FROM sync_pairs WHERE partnership = ?`, partnership)
 }
 
+// UnsettledPairs loads the pairs with an unknown version on either side.
+func (s *SyncState) UnsettledPairs(ctx context.Context, partnership int64) ([]engine.Pair, error) {
+	return s.pairs(ctx, `SELECT `+pairColumns+` FROM sync_pairs WHERE partnership = ? AND (crm_version = '' OR remote_version = '')`, partnership)
+}
+
 // PairCount counts a partnership's pairs.
 func (s *SyncState) PairCount(ctx context.Context, partnership int64) (int, error) {
 	var n int
