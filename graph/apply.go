@@ -238,7 +238,11 @@ func (cl *Client) unitFor(p *plan, fid, dupID string) (unit, error) {
 		}
 		next := base.Clone()
 		outlook.ApplyFields(next, p.fields)
-		next.DisplayName = displayName(next)
+		// A display name the user chose is kept; one derived from the
+		// name follows it.
+		if base.DisplayName == "" || base.DisplayName == displayName(base) {
+			next.DisplayName = displayName(next)
+		}
 		p.contact = next
 		body, err := patchBody(next, p.fields)
 		if err != nil {

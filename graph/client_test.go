@@ -318,8 +318,20 @@ func TestUpdateSendsOnlyChangedProperties(t *testing.T) {
 		t.Errorf("%d PATCH requests, want 1", patches)
 	}
 
+	// A display name the user typed in Outlook survives an update.
+	custom, err := sb.mb.Update(created.ID, "", func(c *outlook.Contact) error { c.DisplayName = "Boss"; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleKey := custom.Contact.ChangeKey
+	mustOK(t, apply(t, newTestClient(t, sb.url, nil), engine.Op{Kind: engine.Update, ID: created.ID, IfVersion: staleKey,
+		Fields: map[string]string{crm.FieldLastName: "Newname"}}))
+	if now, _ := sb.mb.Get(created.ID); now.Contact.DisplayName != "Boss" || now.Contact.Surname != "Newname" {
+		t.Errorf("after an update: displayName %q, surname %q", now.Contact.DisplayName, now.Contact.Surname)
+	}
+
 	// A stale version is a precondition failure; nothing is written.
-	res = apply(t, cl2, engine.Op{Kind: engine.Update, ID: created.ID, IfVersion: e.Contact.ChangeKey, Fields: map[string]string{crm.FieldLastName: "Stale"}})
+	res = apply(t, cl2, engine.Op{Kind: engine.Update, ID: created.ID, IfVersion: staleKey, Fields: map[string]string{crm.FieldLastName: "Stale"}})
 	if crm.ErrorCode(res[0].Err) != crm.EPRECONDITION || res[0].Record != nil {
 		t.Fatalf("stale update: %+v", res[0])
 	}
