@@ -182,3 +182,45 @@ func TestAllFaultsUnauthorized(t *testing.T) {
 type failingSource struct{}
 
 func (failingSource) Token() (*oauth2.Token, error) { return nil, fmt.Errorf("refresh token revoked") }
+
+// TestTokenNeverLogged drives the client through throttling, server
+// errors, lost writes and a refused token with a debug-level log handler:
+// the handler must see what happened, never the token.
+func TestTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	faults := &outlook.Faults{}
+	sb := newSandbox(t, sandbox.Options{Faults: faults})
+	logs := &syncedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cl := newTestClient(t, sb.url, func(c *graph.Config) { c.Logger = logger })
+	faults.Inject(1, outlook.Fault{Kind: outlook.FaultThrottle, RetryAfter: 10 * time.Millisecond})
+	faults.Inject(1, outlook.Fault{Kind: outlook.FaultServerError, Status: 502})
+	faults.Inject(1, outlook.Fault{Kind: outlook.FaultLostResponse})
+	var ops []engine.Op
+	for i := range 5 {
+		ops = append(ops, engine.Op{Kind: engine.Create, CRMGUID: fmt.Sprintf("70000000-0000-0000-0000-%012d", i), Fields: fullFields(i, nil)})
+	}
+	res, err := cl.Apply(context.Background(), ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res)
+	// A refused token: the sandbox answers 401 without one; here the
+	// bearer is empty.
+	bad := newTestClient(t, sb.url, func(c *graph.Config) {
+		c.Logger = logger
+		c.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: ""})
+	})
+	if _, err := bad.Changes(context.Background(), ""); crm.ErrorCode(err) != crm.EUNAUTHORIZED {
+		t.Fatalf("empty token: %v", err)
+	} else if strings.Contains(err.Error(), testToken) {
+		t.Fatal("an error carries the token")
+	}
+	out := logs.String()
+	if out == "" {
+		t.Fatal("nothing was logged: the test proves nothing")
+	}
+	if strings.Contains(out, testToken) || strings.Contains(out, "Bearer") {
+		t.Fatalf("the log shows the token:\n%s", out)
+	}
+}
