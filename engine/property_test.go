@@ -39,6 +39,14 @@ type identity struct {
 	// dirty marks an Outlook edit not synced yet: if the contact leaves
 	// the set before the next sync, that edit is dropped by design.
 	dirty bool
+	// log says what happened to the contact, for failure messages.
+	log []string
+}
+
+func (id *identity) note(format string, args ...any) {
+	if len(id.log) < 200 {
+		id.log = append(id.log, fmt.Sprintf(format, args...))
+	}
 }
 
 func (id *identity) wrote(field, value string) {
@@ -77,6 +85,12 @@ func TestSyncProperties(t *testing.T) {
 			tok := fmt.Sprintf("id-%d", next)
 			ids[tok] = &identity{history: map[string]map[string]bool{}}
 			return tok, ids[tok]
+		}
+		// trace notes an event on every identity (syncs, faults, rights).
+		trace := func(format string, args ...any) {
+			for _, id := range ids {
+				id.note(format, args...)
+			}
 		}
 		value := func(rt *rapid.T) string {
 			return rapid.SampledFrom([]string{"", "a", "b", "Čeněk", "+420 1", "x y", strings.Repeat("L", 300)}).Draw(rt, "value")
@@ -121,6 +135,7 @@ func TestSyncProperties(t *testing.T) {
 				run, err = w.eng.Cycle(context.Background())
 				w.eng.ConfirmDeletes = false
 			}
+			trace("sync: %v", err)
 			if err != nil && faultHits(w.outlook.Faults) == hits {
 				rt.Fatalf("cycle failed without a fault: %v", err)
 			}
@@ -179,6 +194,7 @@ func TestSyncProperties(t *testing.T) {
 				it := rapid.SampledFrom(items).Draw(rt, "contact")
 				f, v := rapid.SampledFrom(editable).Draw(rt, "field"), value(rt)
 				ids[it.Get(identityField)].wrote(f, v)
+				ids[it.Get(identityField)].note("crm edit %s=%.12q", f, v)
 				res, err := w.crm.Save(sys, crm.Contacts, []crm.Patch{{GUID: it.GUID, Set: map[string]string{f: v}}}, crm.SaveOptions{})
 				if err != nil || res[0].Err != nil {
 					rt.Fatalf("edit: %v %v", err, res)
@@ -191,6 +207,7 @@ func TestSyncProperties(t *testing.T) {
 				}
 				it := rapid.SampledFrom(items).Draw(rt, "contact")
 				ids[it.Get(identityField)].deleted = true
+				ids[it.Get(identityField)].note("crm delete")
 				if err := w.crm.Delete(sys, crm.Contacts, []string{it.GUID}); err != nil {
 					rt.Fatal(err)
 				}
@@ -229,6 +246,7 @@ func TestSyncProperties(t *testing.T) {
 					id.outOfSet = true
 				}
 				id.dirty = true
+				id.note("outlook edit %s=%.12q", f, v)
 				w.outlookEdit(c.ID, map[string]string{f: v})
 			},
 			"outlook delete": func(rt *rapid.T) {
@@ -238,6 +256,7 @@ func TestSyncProperties(t *testing.T) {
 				}
 				c := rapid.SampledFrom(list).Draw(rt, "contact")
 				ids[c.Department].deleted = true
+				ids[c.Department].note("outlook delete")
 				if err := w.mb.Delete(c.ID, ""); err != nil {
 					rt.Fatal(err)
 				}
@@ -266,6 +285,7 @@ func TestSyncProperties(t *testing.T) {
 					rt.Fatal(err)
 				}
 				rightsRemoved = !rightsRemoved
+				trace("rights removed=%v", rightsRemoved)
 				leaveSet()
 			},
 			"owner and filter": func(rt *rapid.T) {
@@ -284,14 +304,16 @@ func TestSyncProperties(t *testing.T) {
 					return
 				}
 				filtered = !filtered
+				trace("filtered=%v", filtered)
 				leaveSet()
 				w.setFilter(filtered)
 			},
 			"fault": func(rt *rapid.T) {
 				kind := rapid.SampledFrom([]outlook.FaultKind{outlook.FaultThrottle, outlook.FaultServerError, outlook.FaultTimeout, outlook.FaultDrop, outlook.FaultLostResponse}).Draw(rt, "fault")
 				w.outlook.Faults.Inject(1, outlook.Fault{Kind: kind})
+				trace("fault %d", kind)
 			},
-			"restart": func(rt *rapid.T) { w.restart() },
+			"restart": func(rt *rapid.T) { trace("restart"); w.restart() },
 			"sync":    cycle,
 		}
 		for name, f := range actions {
@@ -338,11 +360,11 @@ func TestSyncProperties(t *testing.T) {
 				v := it.Get(f)
 				switch {
 				case v != "" && !id.history[f][v] && !id.history[f][outlook.Normalize(f, v)]:
-					rt.Fatalf("%s.%s = %q, a value no user wrote (history %v)", tok, f, v, id.history[f])
+					rt.Fatalf("%s.%s = %.20q, a value no user wrote (history %v)\n%s", tok, f, v, id.history[f], strings.Join(id.log, "\n"))
 				case v == "" && len(id.history[f]) > 0 && !id.history[f][""] && !id.outOfSet && !id.deleted:
 					// (A contact deleted on one side and edited on the other
 					// comes back as the editing side has it.)
-					rt.Fatalf("%s.%s lost its value (history %v)", tok, f, id.history[f])
+					rt.Fatalf("%s.%s lost its value (history %v)\n%s", tok, f, id.history[f], strings.Join(id.log, "\n"))
 				}
 			}
 		}
