@@ -41,7 +41,7 @@ type Pair struct {
 // again, does not take its own delete for a user's, nor the values of its
 // own update for a user's edit.
 type Pending struct {
-	Side    Side
+	Side Side
 	// Kind is Create (the default), Delete (of the remote copy SourceID of
 	// CRM contact CRMGUID) or Update (of that copy, writing Base).
 	Kind    OpKind
