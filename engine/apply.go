@@ -43,6 +43,9 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			crmOps, crmIdx = append(crmOps, *op), append(crmIdx, i)
 		}
 		if op := pl.remoteOp; op != nil {
+			if op.Kind == Create {
+				op = &Op{Kind: Create, CRMGUID: op.CRMGUID, Fields: remoteFields(op.Fields), Photo: op.Photo}
+			}
 			switch {
 			case op.Kind == Create:
 				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID, Base: baseFields(pl.it.crm.Fields)})
@@ -262,7 +265,7 @@ func (e *Engine) followUp(ctx context.Context, pl plan, side Side, op *Op) *plan
 			return nil
 		}
 		r := recs[0]
-		return &plan{it: &item{pair: it.pair, crm: &r}, remoteOp: &Op{Kind: Create, CRMGUID: r.ID, Fields: remoteFields(r.Fields), Photo: r.Photo}}
+		return &plan{it: &item{pair: it.pair, crm: &r}, remoteOp: &Op{Kind: Create, CRMGUID: r.ID, Fields: r.Fields, Photo: r.Photo}}
 	case op.Kind == Create && pl.restoreCRM:
 		// The CRM contact cannot come back (it left the user's set): the
 		// remote copy goes.

@@ -160,7 +160,8 @@ func (c *CRMReplica) records(ctx context.Context, items []*crm.Item, journals []
 	}
 	var keep []*crm.Item
 	var out []string
-	for _, it := range items {
+	for i, it := range items {
+		items[i] = nil // the records replace the items; let them go as we convert
 		if inSet(it) {
 			keep = append(keep, it)
 		} else {
@@ -189,7 +190,8 @@ func (c *CRMReplica) records(ctx context.Context, items []*crm.Item, journals []
 		byContact[id] = append(byContact[id], c.journalEntry(ctx, j))
 	}
 	recs := make([]Record, 0, len(keep))
-	for _, it := range keep {
+	for i, it := range keep {
+		keep[i] = nil
 		r, err := c.record(ctx, it, RenderJournals(byContact[it.GUID]))
 		if err != nil {
 			return nil, nil, err

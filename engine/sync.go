@@ -535,7 +535,9 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			pl.merged = m
 			pl.remoteOp = e.updateOp(it.remote, m.toRemote, m.base)
 		case it.pair == nil && it.crm != nil:
-			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.crm.ID, Fields: remoteFields(it.crm.Fields), Photo: it.crm.Photo}
+			// Fields are joined into the remote's form batch by batch
+			// (see applyBatch), so a first sync holds one copy of them.
+			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.crm.ID, Fields: it.crm.Fields, Photo: it.crm.Photo}
 		case it.pair == nil && it.remote != nil:
 			if it.remote.CRMGUID != "" {
 				// Ours, but its CRM contact is paired with another copy:
@@ -566,7 +568,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			pl.dropPair = true
 		case it.remoteGone && it.crm != nil:
 			// An edit beats a delete: the remote gets the contact back.
-			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: remoteFields(it.crm.Fields), Photo: it.crm.Photo}
+			pl.remoteOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: it.crm.Fields, Photo: it.crm.Photo}
 		case it.remoteGone:
 			pl.crmOp = &Op{Kind: Delete, ID: it.pair.CRMID, IfVersion: it.pair.CRMVersion}
 			pl.dropPair = true
