@@ -246,12 +246,28 @@ func (c *CRMReplica) setFilter(ctx context.Context) (func(*crm.Item) bool, error
 	return func(*crm.Item) bool { return true }, nil
 }
 
-// record converts one CRM contact to the engine's form.
-func (c *CRMReplica) record(ctx context.Context, it *crm.Item, block string) (Record, error) {
-	r := Record{ID: it.GUID, CRMGUID: it.GUID, Fields: map[string]string{}, Version: strconv.Itoa(it.Version)}
+// syncField tells the synced fields apart.
+var syncField = func() map[string]bool {
+	m := map[string]bool{}
 	for _, f := range SyncFields {
-		v := it.Get(f)
-		if v == "" {
+		m[f] = true
+	}
+	return m
+}()
+
+// record converts one CRM contact to the engine's form. It takes over the
+// item's field map (a full listing then holds one map per contact).
+func (c *CRMReplica) record(ctx context.Context, it *crm.Item, block string) (Record, error) {
+	r := Record{ID: it.GUID, CRMGUID: it.GUID, Fields: it.Fields, Version: strconv.Itoa(it.Version)}
+	if r.Fields == nil {
+		r.Fields = map[string]string{}
+	}
+	if t, err := crm.ParseTime(it.Get(crm.FieldItemChanged)); err == nil {
+		r.Modified = t
+	}
+	for f, v := range r.Fields {
+		if !syncField[f] || v == "" {
+			delete(r.Fields, f)
 			continue
 		}
 		def, _ := crm.LookupField(crm.Contacts, f)
@@ -259,12 +275,14 @@ func (c *CRMReplica) record(ctx context.Context, it *crm.Item, block string) (Re
 		case crm.Enum:
 			ev, ok := c.enum(ctx, v)
 			if !ok {
+				delete(r.Fields, f)
 				continue
 			}
 			v = ev.En
 		case crm.Binary:
 			photo, err := base64.StdEncoding.DecodeString(v)
 			if err != nil || len(photo) == 0 {
+				delete(r.Fields, f)
 				continue
 			}
 			r.Photo = photo
@@ -277,9 +295,6 @@ func (c *CRMReplica) record(ctx context.Context, it *crm.Item, block string) (Re
 		h := fnv.New64a()
 		h.Write([]byte(block))
 		r.Version += fmt.Sprintf("j%x", h.Sum64())
-	}
-	if t, err := crm.ParseTime(it.Get(crm.FieldItemChanged)); err == nil {
-		r.Modified = t
 	}
 	return r, nil
 }
