@@ -33,6 +33,7 @@ var commands = []command{
 	{"outlook", "connect a user to Outlook and turn sync on or off: connect, enable, disable, status", runOutlook},
 	{"sync", "run the sync of one user's contacts with Outlook: once, continuously, or as a dry run", runSync},
 	{"duplicates", "review contacts found twice on the first sync: list, merge, keep", runDuplicates},
+	{"carddav", "sync a user's contacts with any CardDAV address book: enable, disable, status", runCardDAV},
 	{"demo", "seed a CRM and a sandbox Outlook mailbox, run the first sync, then keep syncing", runDemo},
 	{"sandbox", "run a sandbox Outlook mailbox speaking Microsoft Graph's contact API", runSandbox},
 }

@@ -22,6 +22,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "show what a sync would change, without writing anything")
 	confirm := fs.Bool("confirm-deletes", false, "go ahead with a run that deletes more than 20% of the contacts")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often to look for changes when running continuously")
+	kind := fs.String("kind", "outlook", "which sync: outlook or carddav")
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
@@ -34,12 +35,15 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := d.partnership(ctx, u)
+	if *kind != "outlook" && *kind != "carddav" {
+		return usagef("--kind must be outlook or carddav, not %q", *kind)
+	}
+	p, err := d.partnershipOf(ctx, u, *kind)
 	if err != nil {
 		return err
 	}
 	if p.State == "off" && !*dryRun {
-		return crmsync.Errorf(crmsync.EPRECONDITION, "Outlook sync is off for %s: turn it on with 'crmsync outlook enable --user %s'", u.Name, u.Name)
+		return crmsync.Errorf(crmsync.EPRECONDITION, "%s sync is off for %s: turn it on with 'crmsync %s enable --user %s'", *kind, u.Name, *kind, u.Name)
 	}
 	eng, err := d.engineFor(ctx, p)
 	if err != nil {

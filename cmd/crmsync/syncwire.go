@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/carddav/remote"
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/service"
@@ -28,6 +30,12 @@ type remoteConfig struct {
 	// Tenant and ClientID name the Microsoft 365 sign-in.
 	Tenant   string `json:"tenant,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
+	// URL, Username, AddressBook and DuplicatesBook reach a CardDAV
+	// address book; the password is in the secrets directory.
+	URL            string `json:"url,omitempty"`
+	Username       string `json:"username,omitempty"`
+	AddressBook    string `json:"addressBook,omitempty"`
+	DuplicatesBook string `json:"duplicatesBook,omitempty"`
 }
 
 func parseRemote(s string) (remoteConfig, error) {
@@ -97,8 +105,18 @@ func (d *syncDeps) userByGUID(ctx context.Context, guid string) (*crmsync.User, 
 // partnership returns the user's Outlook partnership, telling how to
 // create one when there is none.
 func (d *syncDeps) partnership(ctx context.Context, u *crmsync.User) (*engine.Partnership, error) {
-	p, err := d.state.Partnership(ctx, u.GUID, "outlook")
+	return d.partnershipOf(ctx, u, "outlook")
+}
+
+// partnershipOf returns the user's partnership of a kind ("outlook" or
+// "carddav").
+func (d *syncDeps) partnershipOf(ctx context.Context, u *crmsync.User, kind string) (*engine.Partnership, error) {
+	p, err := d.state.Partnership(ctx, u.GUID, kind)
 	if crmsync.ErrorCode(err) == crmsync.ENOTFOUND {
+		if kind == "carddav" {
+			return nil, crmsync.Errorf(crmsync.EPRECONDITION,
+				"%s has no CardDAV sync yet: run 'crmsync carddav enable --user %s --url URL --username NAME --password P'", u.Name, u.Name)
+		}
 		return nil, crmsync.Errorf(crmsync.EPRECONDITION,
 			"%s is not connected to Outlook yet: run 'crmsync outlook connect --user %s' (or add --sandbox URL for a sandbox mailbox)", u.Name, u.Name)
 	}
@@ -110,6 +128,14 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 	rc, err := parseRemote(p.Remote)
 	if err != nil {
 		return nil, err
+	}
+	if p.Kind == "carddav" {
+		password, err := readSecret(d.dbPath, u.Name+".carddav")
+		if err != nil {
+			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("the CardDAV password of %s is missing: run 'crmsync carddav enable' again", u.Name), Err: err}
+		}
+		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password,
+			AddressBook: rc.AddressBook, DuplicatesBook: rc.DuplicatesBook, Logger: d.env.Logger})
 	}
 	cfg := graph.Config{Logger: d.env.Logger}
 	switch {
@@ -260,4 +286,38 @@ func firstSync(ctx context.Context, env *Env, eng *engine.Engine) (*engine.Run, 
 func asService(c crmsync.CRM) (*service.Service, bool) {
 	svc, ok := c.(*service.Service)
 	return svc, ok
+}
+
+// writeSecret stores a secret beside the database, readable by the owner
+// only (0600 in a 0700 directory).
+func writeSecret(dbPath, name, secret string) error {
+	dir := secretsDir(dbPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".secret-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(secret); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}
+
+func readSecret(dbPath, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(secretsDir(dbPath), name))
+	return string(b), err
 }

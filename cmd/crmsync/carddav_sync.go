@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
+)
+
+func runCardDAV(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(env.Stderr, `Usage: crmsync carddav SUBCOMMAND --user NAME [flags]
+
+  enable    sync the user's CRM contacts with a CardDAV address book (Radicale,
+            Nextcloud, iCloud...): --url URL --username U --password P|- [--now]
+  disable   stop it (contacts stay as they are)
+  status    show the state and the last runs
+
+Run the sync itself with: crmsync sync --kind carddav --user NAME
+`)
+		if len(args) == 0 {
+			return usagef("a subcommand is required")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "enable":
+		return carddavEnable(ctx, env, args[1:])
+	case "disable", "status":
+		return carddavStateCommand(ctx, env, args[0], args[1:])
+	}
+	return usagef("unknown subcommand %q of carddav (enable, disable, status)", args[0])
+}
+
+func carddavEnable(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "carddav enable", "carddav enable --user NAME --url URL --username U --password P [--book NAME] [--duplicates-book NAME] [--now | --later]")
+	dbPath := dbFlag(fs)
+	userName := fs.String("user", "", "CRM user `name`")
+	url := fs.String("url", "", "`URL` of the CardDAV server, principal or address book")
+	username := fs.String("username", "", "CardDAV user `name`")
+	password := fs.String("password", "", "CardDAV `password` (- reads it from stdin)")
+	book := fs.String("book", "", "address book `name` or path (default: the first one)")
+	dupBook := fs.String("duplicates-book", "", "address book `name` for contacts found twice (default: none, they stay unsynced)")
+	now := fs.Bool("now", false, "run the first sync now")
+	later := fs.Bool("later", false, "postpone the first sync")
+	policy := fs.String("policy", "newest", "conflict `policy`: newest, crm or outlook (= the CardDAV side)")
+	if _, err := parseFlags(env, fs, args, 0); err != nil {
+		return err
+	}
+	if *url == "" {
+		return usagef("--url is required")
+	}
+	pol, err := engine.ParsePolicy(*policy)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	pw, err := readPassword(env, *password)
+	if err != nil {
+		return err
+	}
+	d, err := openSync(ctx, env, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.user(ctx, *userName)
+	if err != nil {
+		return err
+	}
+	if err := writeSecret(d.dbPath, u.Name+".carddav", pw); err != nil {
+		return fmt.Errorf("storing the CardDAV password: %w", err)
+	}
+	rc := remoteConfig{URL: *url, Username: *username, AddressBook: *book, DuplicatesBook: *dupBook}
+	p, err := d.state.Partnership(ctx, u.GUID, "carddav")
+	switch crmsync.ErrorCode(err) {
+	case "":
+		p.Remote, p.Policy = rc.String(), pol
+	case crmsync.ENOTFOUND:
+		p = &engine.Partnership{User: u.GUID, Kind: "carddav", Remote: rc.String(), Mode: "automatic", Policy: pol, State: "off"}
+	default:
+		return err
+	}
+	eng, err := d.engineFor(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
+		return err
+	}
+	runNow := *now
+	if !*now && !*later {
+		runNow = askYesNo(env, "Run the first sync now?")
+	}
+	p.State = "active"
+	if !runNow && !p.Synced {
+		p.State = "first-sync-pending"
+	}
+	if err := d.state.SavePartnership(ctx, p); err != nil {
+		return err
+	}
+	if !runNow {
+		fmt.Fprintf(env.Stdout, "CardDAV sync is on for %s; run the first sync with: crmsync sync --kind carddav --user %s --once\n", u.Name, u.Name)
+		return nil
+	}
+	run, err := firstSync(ctx, env, eng)
+	if run != nil {
+		printSummary(env.Stdout, run)
+	}
+	if err != nil {
+		return err
+	}
+	p.State = "active"
+	return d.state.SavePartnership(ctx, p)
+}
+
+func carddavStateCommand(ctx context.Context, env *Env, sub string, args []string) error {
+	fs := newFlags(env, "carddav "+sub, "carddav "+sub+" --user NAME")
+	dbPath := dbFlag(fs)
+	userName := fs.String("user", "", "CRM user `name`")
+	if _, err := parseFlags(env, fs, args, 0); err != nil {
+		return err
+	}
+	d, err := openSync(ctx, env, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.user(ctx, *userName)
+	if err != nil {
+		return err
+	}
+	p, err := d.partnershipOf(ctx, u, "carddav")
+	if err != nil {
+		return err
+	}
+	if sub == "disable" {
+		p.State = "off"
+		if err := d.state.SavePartnership(ctx, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "CardDAV sync is off for %s.\n", u.Name)
+		return nil
+	}
+	rc, _ := parseRemote(p.Remote)
+	pairs, err := d.state.PairCount(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "User:     %s\nBook:     %s (as %s)\nState:    %s\nPaired:   %d contacts\n", u.Name, rc.URL, rc.Username, p.State, pairs)
+	runs, err := d.state.Runs(ctx, p.ID, 5)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		fmt.Fprintf(env.Stdout, "  %s  %s  %+v %s\n", r.Started.Local().Format("2006-01-02 15:04:05"), r.Outcome, r.Counts, r.Message)
+	}
+	return nil
+}
