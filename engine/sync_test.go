@@ -397,3 +397,46 @@ func TestLostResponsesDoNotDuplicate(t *testing.T) {
 	}
 	w.converged()
 }
+
+func TestCompanyFromOutlook(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("create companies %v", on), func(t *testing.T) {
+			w := newWorld(t)
+			if err := w.crm.SetGlobalSetting(crm.System(context.Background()), crm.SettingCreateCompany, fmt.Sprint(on)); err != nil {
+				t.Fatal(err)
+			}
+			w.outlookCreate(map[string]string{crm.FieldLastName: "A", crm.FieldCompany: "Firma s.r.o.", crm.FieldEmail1: "a@firma.cz",
+				crm.AddressBusiness + "City": "Brno", crm.FieldPhoneBusiness: "+420 5"})
+			w.outlookCreate(map[string]string{crm.FieldLastName: "B", crm.FieldCompany: "  firma S.R.O. ", crm.FieldEmail1: "b@firma.cz"})
+			w.cycle()
+			companies, err := w.crm.Items(w.ctx, crm.Companies, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			contacts, _ := w.crm.Items(w.ctx, crm.Contacts, nil)
+			if !on {
+				if len(companies) != 0 {
+					t.Errorf("%d companies created with the setting off", len(companies))
+				}
+				for _, c := range contacts {
+					if c.Get(crm.FieldCompanyGUID) != "" || c.Get(crm.FieldCompany) == "" {
+						t.Errorf("contact %v: want company text only", c.Fields)
+					}
+				}
+				return
+			}
+			if len(companies) != 1 {
+				t.Fatalf("%d companies, want one for both spellings", len(companies))
+			}
+			co := companies[0]
+			if co.Get(crm.FieldCompanyName) != "Firma s.r.o." || co.Get("Address1City") != "Brno" || co.Get("Phone") != "+420 5" || co.Get("Email") != "a@firma.cz" {
+				t.Errorf("company = %v, want name, billing address, phone and e-mail of the first contact", co.Fields)
+			}
+			for _, c := range contacts {
+				if c.Get(crm.FieldCompanyGUID) != co.GUID {
+					t.Errorf("contact %s is not linked to the company", c.Get(crm.FieldLastName))
+				}
+			}
+		})
+	}
+}
