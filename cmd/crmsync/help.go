@@ -13,9 +13,9 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-10s %s\n", "help", "list the commands; 'crmsync help COMMAND' shows its flags")
+	fmt.Fprintf(w, "  %-12s %s\n", "help", "list the commands; 'crmsync help COMMAND' shows its flags")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag can also come from the environment: --db from CRMSYNC_DB,")
 	fmt.Fprintln(w, "--poll-interval from CRMSYNC_POLL_INTERVAL, and so on; a flag on the command line wins.")
