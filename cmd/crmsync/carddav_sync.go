@@ -88,30 +88,8 @@ func carddavEnable(ctx context.Context, env *Env, args []string) error {
 	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
 		return err
 	}
-	runNow := *now
-	if !*now && !*later {
-		runNow = askYesNo(env, "Run the first sync now?")
-	}
-	p.State = "active"
-	if !runNow && !p.Synced {
-		p.State = "first-sync-pending"
-	}
-	if err := d.state.SavePartnership(ctx, p); err != nil {
-		return err
-	}
-	if !runNow {
-		fmt.Fprintf(env.Stdout, "CardDAV sync is on for %s; run the first sync with: crmsync sync --kind carddav --user %s --once\n", u.Name, u.Name)
-		return nil
-	}
-	run, err := firstSync(ctx, env, eng)
-	if run != nil {
-		printSummary(env.Stdout, run)
-	}
-	if err != nil {
-		return err
-	}
-	p.State = "active"
-	return d.state.SavePartnership(ctx, p)
+	return turnOn(ctx, env, d, eng, u, *now, *later, fmt.Sprintf(
+		"CardDAV sync is on for %s; run the first sync with: crmsync sync --kind carddav --user %s --once", u.Name, u.Name))
 }
 
 func carddavStateCommand(ctx context.Context, env *Env, sub string, args []string) error {
@@ -121,19 +99,11 @@ func carddavStateCommand(ctx context.Context, env *Env, sub string, args []strin
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, "carddav")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	p, err := d.partnershipOf(ctx, u, "carddav")
-	if err != nil {
-		return err
-	}
 	if sub == "disable" {
 		p.State = "off"
 		if err := d.state.SavePartnership(ctx, p); err != nil {
@@ -152,8 +122,6 @@ func carddavStateCommand(ctx context.Context, env *Env, sub string, args []strin
 	if err != nil {
 		return err
 	}
-	for _, r := range runs {
-		fmt.Fprintf(env.Stdout, "  %s  %s  %+v %s\n", r.Started.Local().Format("2006-01-02 15:04:05"), r.Outcome, r.Counts, r.Message)
-	}
+	printRuns(env.Stdout, runs)
 	return nil
 }

@@ -38,19 +38,11 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, "outlook")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	p, err := d.partnership(ctx, u)
-	if err != nil {
-		return err
-	}
 	dups, err := d.state.Duplicates(ctx, p.ID)
 	if err != nil {
 		return err

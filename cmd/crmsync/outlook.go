@@ -131,19 +131,11 @@ func outlookEnable(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, "outlook")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	p, err := d.partnership(ctx, u)
-	if err != nil {
-		return err
-	}
 	if p.Mode != *mode || p.Filter != *filter {
 		p.CursorCRM = "" // the set changed: list it again in full
 	}
@@ -155,36 +147,14 @@ func outlookEnable(ctx context.Context, env *Env, args []string) error {
 	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
 		return err
 	}
-	runNow := *now
-	if !*now && !*later {
-		runNow = askYesNo(env, "Run the first sync now?")
-	}
-	p.State = "active"
-	if !runNow && !p.Synced {
-		p.State = "first-sync-pending"
-	}
-	if err := d.state.SavePartnership(ctx, p); err != nil {
-		return err
-	}
 	userCtx := crmsync.WithUser(ctx, u)
 	for name, value := range map[string]string{"SyncWithOutlook": "true", "SyncMode": p.Mode, "SyncFilter": p.Filter} {
 		if err := d.svc.SaveUserSetting(userCtx, crmsync.Setting{Path: "Contacts", Name: name, Value: value}); err != nil {
 			return err
 		}
 	}
-	if !runNow {
-		fmt.Fprintf(env.Stdout, "Outlook sync is on for %s; the first sync waits. Run it with: crmsync outlook enable --user %s --now (you will be asked again when crmsync serve starts).\n", u.Name, u.Name)
-		return nil
-	}
-	run, err := firstSync(ctx, env, eng)
-	if run != nil {
-		printSummary(env.Stdout, run)
-	}
-	if err != nil {
-		return err
-	}
-	p.State = "active"
-	return d.state.SavePartnership(ctx, p)
+	return turnOn(ctx, env, d, eng, u, *now, *later, fmt.Sprintf(
+		"Outlook sync is on for %s; the first sync waits. Run it with: crmsync outlook enable --user %s --now (you will be asked again when crmsync serve starts).", u.Name, u.Name))
 }
 
 // askYesNo asks a question on a terminal; elsewhere it answers no and
@@ -208,19 +178,11 @@ func outlookDisable(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, "outlook")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	p, err := d.partnership(ctx, u)
-	if err != nil {
-		return err
-	}
 	p.State = "off"
 	if err := d.state.SavePartnership(ctx, p); err != nil {
 		return err
@@ -239,19 +201,11 @@ func outlookStatus(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, "outlook")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	p, err := d.partnership(ctx, u)
-	if err != nil {
-		return err
-	}
 	rc, _ := parseRemote(p.Remote)
 	where := "Microsoft 365"
 	if rc.Sandbox != "" {
@@ -275,15 +229,6 @@ func outlookStatus(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(runs) > 0 {
-		fmt.Fprintln(env.Stdout, "Last runs:")
-	}
-	for _, r := range runs {
-		c := r.Counts
-		fmt.Fprintf(env.Stdout, "  %s  %-18s  +%d/+%d ~%d/~%d -%d/-%d (Outlook/CRM)  conflicts %d  errors %d  %s\n",
-			r.Started.Local().Format("2006-01-02 15:04:05"), r.Outcome,
-			c.CreatedInRemote, c.CreatedInCRM, c.UpdatedInRemote, c.UpdatedInCRM, c.DeletedInRemote, c.DeletedInCRM,
-			c.Conflicts, c.Errors, r.Message)
-	}
+	printRuns(env.Stdout, runs)
 	return nil
 }

@@ -26,22 +26,14 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
-	d, err := openSync(ctx, env, *dbPath)
+	if *kind != "outlook" && *kind != "carddav" {
+		return usagef("--kind must be outlook or carddav, not %q", *kind)
+	}
+	d, u, p, err := openPartnership(ctx, env, *dbPath, *userName, *kind)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	u, err := d.user(ctx, *userName)
-	if err != nil {
-		return err
-	}
-	if *kind != "outlook" && *kind != "carddav" {
-		return usagef("--kind must be outlook or carddav, not %q", *kind)
-	}
-	p, err := d.partnershipOf(ctx, u, *kind)
-	if err != nil {
-		return err
-	}
 	if p.State == "off" && !*dryRun {
 		return crmsync.Errorf(crmsync.EPRECONDITION, "%s sync is off for %s: turn it on with 'crmsync %s enable --user %s'", *kind, u.Name, *kind, u.Name)
 	}

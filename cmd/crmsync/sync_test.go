@@ -3,10 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"log/slog"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"

@@ -102,12 +102,6 @@ func (d *syncDeps) userByGUID(ctx context.Context, guid string) (*crmsync.User, 
 	return nil, crmsync.Errorf(crmsync.ENOTFOUND, "the user of partnership no longer exists")
 }
 
-// partnership returns the user's Outlook partnership, telling how to
-// create one when there is none.
-func (d *syncDeps) partnership(ctx context.Context, u *crmsync.User) (*engine.Partnership, error) {
-	return d.partnershipOf(ctx, u, "outlook")
-}
-
 // partnershipOf returns the user's partnership of a kind ("outlook" or
 // "carddav").
 func (d *syncDeps) partnershipOf(ctx context.Context, u *crmsync.User, kind string) (*engine.Partnership, error) {
@@ -320,4 +314,68 @@ func writeSecret(dbPath, name, secret string) error {
 func readSecret(dbPath, name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(secretsDir(dbPath), name))
 	return string(b), err
+}
+
+// openPartnership opens the CRM and finds a user and their partnership of
+// kind; the caller closes the returned deps.
+func openPartnership(ctx context.Context, env *Env, dbPath, userName, kind string) (*syncDeps, *crmsync.User, *engine.Partnership, error) {
+	d, err := openSync(ctx, env, dbPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, err := d.user(ctx, userName)
+	if err != nil {
+		d.Close()
+		return nil, nil, nil, err
+	}
+	p, err := d.partnershipOf(ctx, u, kind)
+	if err != nil {
+		d.Close()
+		return nil, nil, nil, err
+	}
+	return d, u, p, nil
+}
+
+// turnOn switches a partnership on after its prerequisites passed: the
+// first sync runs now, or waits (SPEC M11) with later telling how to run it.
+func turnOn(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *crmsync.User, now, later bool, laterHint string) error {
+	p := eng.Partnership
+	runNow := now
+	if !now && !later {
+		runNow = askYesNo(env, "Run the first sync now?")
+	}
+	p.State = "active"
+	if !runNow && !p.Synced {
+		p.State = "first-sync-pending"
+	}
+	if err := d.state.SavePartnership(ctx, p); err != nil {
+		return err
+	}
+	if !runNow {
+		fmt.Fprintln(env.Stdout, laterHint)
+		return nil
+	}
+	run, err := firstSync(ctx, env, eng)
+	if run != nil {
+		printSummary(env.Stdout, run)
+	}
+	if err != nil {
+		return err
+	}
+	p.State = "active"
+	return d.state.SavePartnership(ctx, p)
+}
+
+// printRuns lists a partnership's latest runs (SPEC X5).
+func printRuns(w io.Writer, runs []engine.Run) {
+	if len(runs) > 0 {
+		fmt.Fprintln(w, "Last runs (created/updated/deleted, remote/CRM):")
+	}
+	for _, r := range runs {
+		c := r.Counts
+		fmt.Fprintf(w, "  %s  %-18s  +%d/+%d ~%d/~%d -%d/-%d  conflicts %d  errors %d  %s\n",
+			r.Started.Local().Format("2006-01-02 15:04:05"), r.Outcome,
+			c.CreatedInRemote, c.CreatedInCRM, c.UpdatedInRemote, c.UpdatedInCRM, c.DeletedInRemote, c.DeletedInCRM,
+			c.Conflicts, c.Errors, r.Message)
+	}
 }
