@@ -342,9 +342,11 @@ func (t *tx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) ([]s
 	if err != nil {
 		return nil, err
 	}
-	// One index seek per GUID (max over (guid, id)), all inside SQLite.
+	// Two index seeks per GUID (its row id, then the max over (item_id,
+	// id)), all inside SQLite; CROSS JOIN keeps the GUID list the outer loop.
 	rows, err := t.query(`SELECT `+changeColumns+` FROM changes c WHERE c.id IN (
-		SELECT (SELECT max(id) FROM changes WHERE guid = g.value AND id <= ?) FROM json_each(?) g) AND c.folder = ?`,
+		SELECT (SELECT max(id) FROM changes WHERE item_id = i.id AND id <= ?1)
+		FROM json_each(?2) g CROSS JOIN items i ON i.folder = ?3 AND i.guid = g.value)`,
 		id, string(list), string(folder))
 	if err != nil {
 		return nil, fmt.Errorf("reading changes before %d: %w", id, err)
