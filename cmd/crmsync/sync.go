@@ -105,7 +105,11 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 			if err != nil {
 				continue
 			}
-			fmt.Fprintf(s.Env.Stdout, "Outlook sync for %s is on but its first sync was postponed. Run it now with: crmsync outlook enable --user %s --now\n", u.Name, u.Name)
+			dbArg := ""
+			if d.dbPath != "crmsync.db" {
+				dbArg = " --db " + d.dbPath
+			}
+			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, dbArg)
 		}
 	}
 	s.Go("sync workers", func(ctx context.Context) error {
