@@ -22,6 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+load() { cut -d' ' -f1 /proc/loadavg; }
 since() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
 
 go build -o "$WORK/carddavbench" ./bench/carddavbench
@@ -57,7 +58,9 @@ echo "generating $N cards" >&2
 "$WORK/carddavbench" gen -dir "$WORK/cards" -n "$N"
 
 echo "1/3 plain PUT loop" >&2
+L_PUT0=$(load)
 PUT=$("$WORK/carddavbench" putloop -url "$ROOT/alice/put/" -dir "$WORK/cards" | awk '$1=="putloop"{print $2}')
+L_PUT1=$(load)
 
 echo "2/3 vdirsyncer" >&2
 mkdir -p "$WORK/vdir-status"
@@ -83,11 +86,15 @@ username = "alice"
 password = "x"
 EOF
 vdirsyncer -c "$WORK/vdirsyncer.conf" discover >"$WORK/vdir-discover.log" 2>&1 </dev/null
+L_VDIR0=$(load)
 t=$(now); vdirsyncer -c "$WORK/vdirsyncer.conf" sync >"$WORK/vdir-sync1.log" 2>&1; VDIR_FIRST=$(since "$t")
+L_VDIR1=$(load)
 t=$(now); vdirsyncer -c "$WORK/vdirsyncer.conf" sync >"$WORK/vdir-sync2.log" 2>&1; VDIR_RESYNC=$(since "$t")
 
 echo "3/3 crmsync" >&2
+L_CRM0=$(load)
 "$WORK/carddavbench" crmsync -url "$ROOT/alice/crm/" -n "$N" -db "$WORK/crm.db" >"$WORK/crmsync.out"
+L_CRM1=$(load)
 CRM_FIRST=$(awk '$1=="crmsync_first"{print $2}' "$WORK/crmsync.out")
 CRM_RESYNC=$(awk '$1=="crmsync_resync"{print $2}' "$WORK/crmsync.out")
 CRM_CHANGES=$(awk '$1=="crmsync_changes"{print $2}' "$WORK/crmsync.out")
@@ -98,14 +105,14 @@ ratio() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) / max(float
 TABLE=$(cat <<EOF
 Run of $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: $N contacts, Radicale $(radicale --version), vdirsyncer $(vdirsyncer --version | awk '{print $3}'), $(go version | awk '{print $3}').
 
-| run | wall time (s) | cards in book |
-|---|---:|---:|
-| plain PUT loop, one client, sequential (the bound) | $PUT | $(count put) |
-| vdirsyncer first sync, folder → empty book | $VDIR_FIRST | $(count vdir) |
-| vdirsyncer re-sync, nothing changed | $VDIR_RESYNC | |
-| crmsync first sync, CRM → empty book (engine cycle) | $CRM_FIRST | $(count crm) |
-| crmsync re-sync, nothing changed (engine cycle) | $CRM_RESYNC | |
-| of which the CardDAV replica's sync-collection call | $CRM_CHANGES | |
+| run | wall time (s) | cards in book | machine load (1-min avg) before → after |
+|---|---:|---:|---|
+| plain PUT loop, one client, sequential (the bound) | $PUT | $(count put) | $L_PUT0 → $L_PUT1 |
+| vdirsyncer first sync, folder → empty book | $VDIR_FIRST | $(count vdir) | $L_VDIR0 → $L_VDIR1 |
+| vdirsyncer re-sync, nothing changed | $VDIR_RESYNC | | |
+| crmsync first sync, CRM → empty book (engine cycle) | $CRM_FIRST | $(count crm) | $L_CRM0 → $L_CRM1 |
+| crmsync re-sync, nothing changed (engine cycle) | $CRM_RESYNC | | |
+| of which the CardDAV replica's sync-collection call | $CRM_CHANGES | | |
 
 crmsync first sync / PUT bound: $(ratio "$CRM_FIRST" "$PUT")×; vdirsyncer first sync / crmsync first sync: $(ratio "$VDIR_FIRST" "$CRM_FIRST")×; re-sync speed-up over vdirsyncer: $(ratio "$VDIR_RESYNC" "$CRM_RESYNC")×.
 EOF
@@ -117,7 +124,9 @@ import sys, re
 path = "bench/README.md"
 text = open(path).read()
 start, end = "<!-- carddav-results -->", "<!-- /carddav-results -->"
-new = start + "\n" + sys.argv[1] + "\n" + end
+# Newest run first; earlier runs stay below it.
+old = re.search(re.escape(start) + "\n(.*?)" + re.escape(end), text, flags=re.S).group(1)
+new = start + "\n" + sys.argv[1] + "\n\n" + old + end
 text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: new, text, flags=re.S)
 open(path, "w").write(text)
 PY
