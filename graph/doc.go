@@ -81,9 +81,9 @@
 //     Graph v1.0 does not document for contactFolders; the fallbacks
 //     (parentFolderId of a contact, or of the listed folders) are the
 //     documented way.
-//   - PidLidHasPicture is not kept by the sandbox, so against it every
-//     contact the client has not seen at its changeKey costs one photo
-//     GET (mostly 404s) when it is first listed.
+//   - Whether Exchange sets PidLidHasPicture on a photo uploaded through
+//     Graph is unverified; the sandbox derives it from the photo, so
+//     against it a contact without a photo costs no photo GET.
 //
 // # Sign-in
 //

@@ -66,6 +66,10 @@
 //     singleValueExtendedProperties/any(ep: ep/id eq '…' and ep/value eq
 //     '…'); Graph documents the second for contacts with numeric operators
 //     only. $orderby, $search and $count are not supported.
+//   - PidLidHasPicture (Boolean {00062004-…} Id 0x8015) is derived from
+//     the stored photo when expanded; Exchange keeps the MAPI property
+//     itself, and whether it is set for photos uploaded through Graph is
+//     unverified.
 //   - homePhones is limited to 2 entries (an assumption: Outlook has Home
 //     and Home 2; Graph does not document a limit).
 //   - The 400 for too many values uses code ErrorInvalidArgument; Graph's

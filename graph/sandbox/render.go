@@ -79,6 +79,11 @@ func (s *Server) render(req *request, e outlook.Entry, sel map[string]bool, ext 
 	if ext != nil {
 		list := []outlook.ExtendedProperty{}
 		for _, id := range ext {
+			if id == PropHasPicture {
+				// Exchange keeps PidLidHasPicture in step with the photo.
+				list = append(list, outlook.ExtendedProperty{ID: id, Value: fmt.Sprint(e.PhotoHash != "")})
+				continue
+			}
 			for _, p := range e.Contact.SingleValueExtendedProperties {
 				if p.ID == id {
 					list = append(list, p)
@@ -92,6 +97,10 @@ func (s *Server) render(req *request, e outlook.Entry, sel map[string]bool, ext 
 	}
 	return append(b, '}')
 }
+
+// PropHasPicture is PidLidHasPicture (PSETID_Address, LID 0x8015): Outlook
+// sets it when a contact has a photo; the sandbox derives it.
+const PropHasPicture = "Boolean {00062004-0000-0000-C000-000000000046} Id 0x8015"
 
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {

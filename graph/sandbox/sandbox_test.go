@@ -371,8 +371,22 @@ func TestPhoto(t *testing.T) {
 	if m := r.json(t); m["@odata.mediaContentType"] != "image/png" {
 		t.Errorf("photo metadata %v", m)
 	}
+	hasPicture := func() any {
+		q := "/v1.0/me/contacts/" + id + "?$expand=" + url.QueryEscape("singleValueExtendedProperties($filter=id eq '"+sandbox.PropHasPicture+"')")
+		props, _ := e.do("GET", q, nil).json(t)["singleValueExtendedProperties"].([]any)
+		if len(props) != 1 {
+			t.Fatalf("PidLidHasPicture not expanded: %v", props)
+		}
+		return props[0].(map[string]any)["value"]
+	}
+	if v := hasPicture(); v != "true" {
+		t.Errorf("PidLidHasPicture with a photo = %v, want true", v)
+	}
 	wantStatus(t, e.do("DELETE", p, nil), 204)
 	wantStatus(t, e.do("GET", p, nil), 404)
+	if v := hasPicture(); v != "false" {
+		t.Errorf("PidLidHasPicture without a photo = %v, want false", v)
+	}
 }
 
 func TestFoldersMoveDelta(t *testing.T) {
