@@ -36,10 +36,11 @@ func runSandbox(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = srv
 	fmt.Fprintf(env.Stdout, "Sandbox mailbox serving Microsoft Graph's contact endpoints at http://%s/v1.0 (any bearer token).\n", addr)
 	fmt.Fprintf(env.Stdout, "Connect a user to it with: crmsync outlook connect --user NAME --sandbox http://%s\n", addr)
 	<-ctx.Done()
+	st := srv.Stats()
+	fmt.Fprintf(env.Stdout, "Sandbox served %d requests (%d HTTP, %d in $batch), %d throttled.\n", st.Operations, st.HTTPRequests, st.BatchItems, st.Throttled)
 	return nil
 }
 

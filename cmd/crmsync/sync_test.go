@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -220,7 +221,9 @@ func TestKillDuringFirstSync(t *testing.T) {
 		}
 	}
 	sb.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(stdout)
 	sb.Wait()
+	t.Logf("sandbox: %s", strings.TrimSpace(string(rest)))
 
 	mb, err := outlook.OpenFile(mbPath)
 	if err != nil {
