@@ -26,6 +26,10 @@ CREATE TABLE sync_pairs (
 	UNIQUE (partnership, remote_id)
 );
 
+-- Pairs a recovered create left with a version unknown: few, and looked
+-- for on every cycle.
+CREATE INDEX sync_pairs_unsettled ON sync_pairs (partnership) WHERE crm_version = '' OR remote_version = '';
+
 CREATE TABLE sync_pair_emails (
 	partnership INTEGER NOT NULL,
 	email       TEXT NOT NULL,
