@@ -30,6 +30,7 @@ var commands = []command{
 	{"serve", "run the CRM server (eWay API, CardDAV, sync workers) until interrupted", runServe},
 	{"user", "manage users: add, passwd, list", runUser},
 	{"group", "manage groups and their rights: set, list, add-user, remove-user", runGroup},
+	{"setting", "show or change global settings: list, set NAME VALUE", runSetting},
 	{"outlook", "connect a user to Outlook and turn sync on or off: connect, enable, disable, status", runOutlook},
 	{"sync", "run the sync of one user's contacts with Outlook: once, continuously, or as a dry run", runSync},
 	{"duplicates", "review contacts found twice on the first sync: list, merge, keep", runDuplicates},

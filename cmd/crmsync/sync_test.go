@@ -258,3 +258,17 @@ func TestKillDuringFirstSync(t *testing.T) {
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSetting(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "crm.db")
+	out := mustRun(t, "setting", "set", crmsync.SettingDuplicityCheck, "true", "--db", db)
+	if !strings.Contains(out, crmsync.SettingDuplicityCheck+"=true") || !strings.Contains(out, crmsync.SettingCreateCompany+"=false") {
+		t.Errorf("setting set printed %q", out)
+	}
+	if code, _, errOut := run(t, "", "setting", "set", "NoSuchSetting", "true", "--db", db); code != 2 || !strings.Contains(errOut, "NoSuchSetting") {
+		t.Errorf("unknown setting: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "", "setting", "set", crmsync.SettingDuplicityCheck, "maybe", "--db", db); code != 2 || !strings.Contains(errOut, "maybe") {
+		t.Errorf("bad value: exit %d, %q", code, errOut)
+	}
+}
