@@ -160,6 +160,7 @@ func TestOpenDiscovery(t *testing.T) {
 			{"root", remote.Config{URL: p.root}},
 			{"root slash", remote.Config{URL: p.root + "/"}},
 			{"book URL", remote.Config{URL: p.book}},
+			{"principal URL", remote.Config{URL: p.root + "/" + p.user + "/"}},
 			{"book path", remote.Config{URL: p.root, AddressBook: bookPath}},
 			{"book name", remote.Config{URL: p.root, AddressBook: pathBase(bookPath)}},
 		} {
