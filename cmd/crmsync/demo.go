@@ -106,7 +106,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "Outlook sync is on for user %q. First sync:\n", demoUser)
 	run, err := firstSync(ctx, env, eng)
 	if run != nil {
-		printSummary(env.Stdout, run)
+		printSummary(env.Stdout, run, "Outlook")
 	}
 	if err != nil {
 		return err

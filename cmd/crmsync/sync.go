@@ -53,7 +53,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 			if *dryRun {
 				fmt.Fprintln(env.Stdout, "Dry run: nothing was written. A sync would do this:")
 			}
-			printSummary(env.Stdout, run)
+			printSummary(env.Stdout, run, remoteName(p.Kind))
 		}
 		if err == nil && p.State == "first-sync-pending" && !*dryRun {
 			p.State = "active"

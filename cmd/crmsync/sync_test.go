@@ -272,3 +272,66 @@ func TestSetting(t *testing.T) {
 		t.Errorf("bad value: exit %d, %q", code, errOut)
 	}
 }
+
+// TestCardDAVSync syncs a CRM with a CardDAV address book served by a
+// second, separate crmsync (a real CardDAV server, itself tested against
+// vdirsyncer): enable --now, then edits both ways with sync --kind carddav.
+func TestCardDAVSync(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	for _, db := range []string{a, b} {
+		mustRun(t, "group", "set", "sales", "--module", "Contacts,Companies,Journal", "--view", "All", "--edit", "All", "--delete", "All", "--create", "--export", "--db", db)
+	}
+	mustRun(t, "user", "add", "alice", "--password", "pw", "--group", "sales", "--db", a)
+	mustRun(t, "user", "add", "bob", "--password", "phone-pw", "--group", "sales", "--db", b)
+	url, _ := startServe(t, "--db", b)
+
+	svc, sdb := openTestCRM(t, a)
+	ctx := context.Background()
+	alice, _ := svc.UserByName(crmsync.System(ctx), "alice")
+	actx := crmsync.WithUser(ctx, alice)
+	res, err := svc.Save(actx, crmsync.Contacts, []crmsync.Patch{
+		{Set: map[string]string{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldPhoneMobile: "+420 1"}},
+		{Set: map[string]string{crmsync.FieldFirstName: "Eva", crmsync.FieldLastName: "Malá"}},
+	}, crmsync.SaveOptions{})
+	sdb.Close()
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+
+	code, out, errOut := run(t, "", "carddav", "enable", "--user", "alice", "--url", url+"/", "--username", "bob", "--password", "wrong", "--now", "--db", a)
+	if code == 0 {
+		t.Fatalf("enable with a wrong password succeeded: %s", out)
+	}
+	t.Logf("wrong password: %s", strings.TrimSpace(errOut))
+	out = mustRun(t, "carddav", "enable", "--user", "alice", "--url", url+"/", "--username", "bob", "--password", "phone-pw", "--now", "--db", a)
+	if !strings.Contains(out, "2 created in the address book") {
+		t.Fatalf("first sync summary: %s", out)
+	}
+	if info, err := os.Stat(filepath.Join(secretsDir(a), "alice.carddav")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("stored password: %v %v, want mode 0600", err, info)
+	}
+
+	// Bob's CRM (behind the address book) got both; an edit there comes back.
+	svcB, sdbB := openTestCRM(t, b)
+	bob, _ := svcB.UserByName(crmsync.System(ctx), "bob")
+	bctx := crmsync.WithUser(ctx, bob)
+	found, err := svcB.Search(bctx, crmsync.Contacts, map[string]string{crmsync.FieldLastName: "Novák"}, false)
+	if err != nil || len(found) != 1 || found[0].Get(crmsync.FieldPhoneMobile) != "+420 1" {
+		t.Fatalf("address book side: %v %+v", err, found)
+	}
+	if res, err := svcB.Save(bctx, crmsync.Contacts, []crmsync.Patch{{GUID: found[0].GUID, Set: map[string]string{crmsync.FieldJobTitle: "Buyer"}}}, crmsync.SaveOptions{}); err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	sdbB.Close()
+	mustRun(t, "sync", "--kind", "carddav", "--user", "alice", "--once", "--db", a)
+	svc, sdb = openTestCRM(t, a)
+	defer sdb.Close()
+	items, _ := svc.Items(actx, crmsync.Contacts, []string{res[0].GUID})
+	if len(items) != 1 || items[0].Get(crmsync.FieldJobTitle) != "Buyer" {
+		t.Errorf("CRM contact after the address book edit: %+v", items)
+	}
+	if out := mustRun(t, "carddav", "status", "--user", "alice", "--db", a); !strings.Contains(out, "Paired:   2 contacts") {
+		t.Errorf("status:\n%s", out)
+	}
+}

@@ -210,14 +210,22 @@ func progressReporter(w io.Writer, label string) (report func(engine.Progress), 
 	return report, finish
 }
 
+// remoteName is how summaries call the remote side of a partnership.
+func remoteName(kind string) string {
+	if kind == "carddav" {
+		return "the address book"
+	}
+	return "Outlook"
+}
+
 // printSummary writes a run's summary (SPEC M11).
-func printSummary(w io.Writer, run *engine.Run) {
+func printSummary(w io.Writer, run *engine.Run, remote string) {
 	c := run.Counts
 	took := run.Finished.Sub(run.Started).Round(time.Millisecond)
-	fmt.Fprintf(w, "Sync %s in %v: %d created in Outlook, %d created in the CRM, %d updated in Outlook, %d updated in the CRM, %d deleted in Outlook, %d deleted in the CRM\n",
-		outcomeWord(run.Outcome), took, c.CreatedInRemote, c.CreatedInCRM, c.UpdatedInRemote, c.UpdatedInCRM, c.DeletedInRemote, c.DeletedInCRM)
+	fmt.Fprintf(w, "Sync %s in %v: %d created in %s, %d created in the CRM, %d updated in %s, %d updated in the CRM, %d deleted in %s, %d deleted in the CRM\n",
+		outcomeWord(run.Outcome), took, c.CreatedInRemote, remote, c.CreatedInCRM, c.UpdatedInRemote, remote, c.UpdatedInCRM, c.DeletedInRemote, remote, c.DeletedInCRM)
 	if len(run.Duplicates) > 0 {
-		fmt.Fprintf(w, "%d duplicates moved to the Outlook folder \"Duplicate contacts\" (review with 'crmsync duplicates list'):\n", len(run.Duplicates))
+		fmt.Fprintf(w, "%d duplicates moved to the folder \"Duplicate contacts\" of %s (review with 'crmsync duplicates list'):\n", len(run.Duplicates), remote)
 		for i, d := range run.Duplicates {
 			if i == 20 {
 				fmt.Fprintf(w, "  ... and %d more\n", len(run.Duplicates)-i)
@@ -357,7 +365,7 @@ func turnOn(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *c
 	}
 	run, err := firstSync(ctx, env, eng)
 	if run != nil {
-		printSummary(env.Stdout, run)
+		printSummary(env.Stdout, run, remoteName(p.Kind))
 	}
 	if err != nil {
 		return err
