@@ -560,7 +560,7 @@ func (e *Engine) plan(ctx context.Context, items []*item) ([]plan, error) {
 			pl.dropPair = true
 		case it.crmGone && it.remote != nil:
 			// An edit beats a delete: the CRM gets the contact back.
-			pl.crmOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: e.crmForm(e.remoteEdits(it.pair.Base, it.remote.Fields))}
+			pl.crmOp = &Op{Kind: Create, CRMGUID: it.pair.CRMID, Fields: e.crmForm(e.remoteEdits(e.baseOf(it), it.remote.Fields))}
 			delete(pl.crmOp.Fields, FieldJournals)
 			pl.restoreCRM = true
 		case it.crmGone:
