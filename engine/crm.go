@@ -51,7 +51,9 @@ func (c *CRMReplica) Changes(ctx context.Context, cursor string) (ChangeSet, err
 	}
 	next := strconv.FormatInt(target, 10)
 	base, perr := strconv.ParseInt(cursor, 10, 64)
-	if cursor == "" || perr != nil || base > target {
+	// Manual marks are user settings, which the change feed does not
+	// carry: manual mode lists its marked contacts every time.
+	if cursor == "" || perr != nil || base > target || c.Mode == "manual" {
 		return c.fullListing(ctx, next)
 	}
 	if base == target {
@@ -59,7 +61,7 @@ func (c *CRMReplica) Changes(ctx context.Context, cursor string) (ChangeSet, err
 	}
 	if changed, err := c.CRM.HavePermissionsChanged(ctx, base, target); err != nil {
 		return ChangeSet{}, err
-	} else if changed || c.Mode == "manual" && c.marksChanged(ctx, base, target) {
+	} else if changed {
 		return c.fullListing(ctx, next)
 	}
 	folders, err := c.CRM.ChangedItems(ctx, []crm.Folder{crm.Contacts, crm.Journal}, base, target)
@@ -129,12 +131,21 @@ func (c *CRMReplica) Changes(ctx context.Context, cursor string) (ChangeSet, err
 	return cs, nil
 }
 
-// marksChanged reports whether the manual marks may have changed. Settings
-// are not in the change feed, so manual mode always re-lists when anything
-// changed; the set is small by nature.
-func (c *CRMReplica) marksChanged(ctx context.Context, base, target int64) bool { return true }
-
 func (c *CRMReplica) fullListing(ctx context.Context, cursor string) (ChangeSet, error) {
+	if c.Mode == "manual" {
+		marked, err := c.marked(ctx)
+		if err != nil {
+			return ChangeSet{}, err
+		}
+		items := []*crm.Item{}
+		if len(marked) > 0 {
+			if items, err = c.CRM.Items(ctx, crm.Contacts, marked); err != nil {
+				return ChangeSet{}, err
+			}
+		}
+		recs, _, err := c.records(ctx, items, nil)
+		return ChangeSet{Records: recs, Complete: true, Cursor: cursor}, err
+	}
 	items, err := c.CRM.Items(ctx, crm.Contacts, nil)
 	if err != nil {
 		return ChangeSet{}, err
@@ -218,18 +229,31 @@ func (c *CRMReplica) journalEntry(ctx context.Context, j *crm.Item) JournalEntry
 // by one; past it, reading all journals at once is cheaper.
 const journalSearchLimit = 20
 
+// marked lists the GUIDs of the contacts the user marked for sync.
+func (c *CRMReplica) marked(ctx context.Context) ([]string, error) {
+	settings, err := c.CRM.UserSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var guids []string
+	for _, s := range settings {
+		if s.Path == ManualMarkPath && s.Value == "true" {
+			guids = append(guids, crm.NormalizeGUID(s.Name))
+		}
+	}
+	return guids, nil
+}
+
 // setFilter returns the test of the partnership's set (SPEC M8).
 func (c *CRMReplica) setFilter(ctx context.Context) (func(*crm.Item) bool, error) {
 	if c.Mode == "manual" {
-		settings, err := c.CRM.UserSettings(ctx)
+		list, err := c.marked(ctx)
 		if err != nil {
 			return nil, err
 		}
 		marked := map[string]bool{}
-		for _, s := range settings {
-			if s.Path == ManualMarkPath && s.Value == "true" {
-				marked[crm.NormalizeGUID(s.Name)] = true
-			}
+		for _, g := range list {
+			marked[g] = true
 		}
 		return func(it *crm.Item) bool { return marked[it.GUID] }, nil
 	}
@@ -427,6 +451,16 @@ func (c *CRMReplica) Apply(ctx context.Context, ops []Op) ([]Result, error) {
 				results[i].Err = c.existing(ctx, patches[k])
 			case code == crm.ECONFLICT:
 				results[i].Err = &crm.Error{Code: crm.EPRECONDITION, Message: "the contact changed in the CRM meanwhile", Err: res.Err}
+			}
+		}
+	}
+	if c.Mode == "manual" {
+		// A contact that comes from the remote is in the user's set: mark it.
+		for i, op := range ops {
+			if op.Kind == Create && results[i].Err == nil {
+				if err := c.CRM.SaveUserSetting(ctx, crm.Setting{Path: ManualMarkPath, Name: op.CRMGUID, Value: "true"}); err != nil {
+					results[i].Err = err
+				}
 			}
 		}
 	}

@@ -440,3 +440,35 @@ func TestCompanyFromOutlook(t *testing.T) {
 		})
 	}
 }
+
+func TestManualMode(t *testing.T) {
+	w := newWorld(t)
+	a := w.saveContact(map[string]string{crm.FieldLastName: "Marked"})
+	w.saveContact(map[string]string{crm.FieldLastName: "Not marked"})
+	w.eng.Partnership.Mode, w.crmSide.Mode = "manual", "manual"
+	mark := func(guid, v string) {
+		if err := w.crm.SaveUserSetting(w.ctx, crm.Setting{Path: engine.ManualMarkPath, Name: guid, Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(a, "true")
+	w.cycle()
+	if n := w.mb.Count(w.mb.DefaultFolder()); n != 1 {
+		t.Fatalf("Outlook holds %d contacts, want only the marked one", n)
+	}
+	w.converged()
+	// A contact added in Outlook comes to the CRM marked.
+	w.outlookCreate(map[string]string{crm.FieldLastName: "From Outlook"})
+	w.cycle()
+	w.converged()
+	// Unmarking removes the Outlook copy only.
+	mark(a, "false")
+	w.cycle()
+	if n := w.mb.Count(w.mb.DefaultFolder()); n != 1 {
+		t.Errorf("Outlook holds %d contacts after unmarking, want the one from Outlook", n)
+	}
+	if items, _ := w.crm.Items(w.ctx, crm.Contacts, nil); len(items) != 3 {
+		t.Errorf("the CRM holds %d contacts, want all 3 still", len(items))
+	}
+	w.converged()
+}
