@@ -13,6 +13,7 @@ import (
 	"time"
 
 	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/vcard"
 )
 
@@ -28,14 +29,7 @@ type vdirsyncer struct {
 
 func needVdirsyncer(tb testing.TB) string {
 	tb.Helper()
-	bin, err := exec.LookPath("vdirsyncer")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("vdirsyncer not installed (CI=true): apt-get install vdirsyncer")
-		}
-		tb.Skip("vdirsyncer not installed: apt-get install vdirsyncer")
-	}
-	return bin
+	return testenv.Peer(tb, "vdirsyncer", "vdirsyncer")
 }
 
 func newVdirsyncer(tb testing.TB, bin, url, user string) *vdirsyncer {

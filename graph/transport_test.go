@@ -17,35 +17,15 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/graph"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"golang.org/x/oauth2"
 )
 
 // sharedTestdata returns ../shared/testdata/graph next to the repository
-// root, skipping (or failing under CI) when it is absent.
+// root.
 func sharedTestdata(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "graph")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared test data missing at %s", p)
-		}
-		tb.Skipf("shared test data missing at %s", p)
-	}
-	return p
+	return testenv.Shared(tb, "testdata", "graph")
 }
 
 func readShared(tb testing.TB, name string) []byte {

@@ -14,6 +14,7 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -224,31 +225,10 @@ func FuzzNormalize(f *testing.F) {
 	})
 }
 
-// testdataDir returns ../shared/testdata relative to the module root.
+// testdataDir returns ../shared relative to the module root.
 func testdataDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(td); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared docs and testdata missing at %s", td)
-		}
-		tb.Skipf("shared docs and testdata missing at %s", td)
-	}
-	return td
+	return testenv.Shared(tb)
 }
 
 // graphContactProperties reads the property names of the Graph v1.0

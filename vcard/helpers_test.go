@@ -7,35 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/vcard"
 )
 
-// vcardsDir returns ../shared/testdata/vcards relative to the repository
-// root; it skips (fails with CI=true) when the folder is absent.
+// vcardsDir returns the shared vCard samples (../shared/testdata/vcards).
 func vcardsDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "testdata", "vcards")
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("test data %s missing: %v", d, err)
-		}
-		tb.Skipf("test data %s missing (checked out without ../shared?): %v", d, err)
-	}
-	return d
+	return testenv.Shared(tb, "testdata", "vcards")
 }
 
 func goldenCards(tb testing.TB) map[string][]byte {

@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"fmt"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -26,19 +27,9 @@ type peer struct {
 	stop func()
 }
 
-// requirePeer finds a peer's program, skipping with an install hint on a
-// dev machine and failing under CI, where .ci/run installs the peers.
 func requirePeer(t testing.TB, prog, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (CI=true): apt-get install %s", prog, pkg)
-	}
-	t.Skipf("%s not found: apt-get install %s", prog, pkg)
-	return ""
+	return testenv.Peer(t, prog, pkg)
 }
 
 func freePort(t testing.TB) int {

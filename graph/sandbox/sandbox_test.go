@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -132,22 +133,9 @@ func wantError(tb testing.TB, r reply, status int, code string) map[string]any {
 
 func testdata(tb testing.TB, name string) []byte {
 	tb.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			tb.Fatal("no go.mod found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "testdata", "graph", name))
+	b, err := os.ReadFile(filepath.Join(testenv.Shared(tb, "testdata", "graph"), name))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("testdata missing: %v", err)
-		}
-		tb.Skipf("testdata missing (%v)", err)
+		tb.Fatal(err)
 	}
 	return b
 }
