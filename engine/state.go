@@ -99,6 +99,12 @@ type Run struct {
 	Message string
 }
 
+// quiet reports whether a run changed and found nothing.
+func (r *Run) quiet() bool {
+	return r.Outcome == "ok" && r.Counts == (Counts{}) && len(r.Conflicts) == 0 &&
+		len(r.Duplicates) == 0 && len(r.Errors) == 0 && len(r.Retry) == 0
+}
+
 // Counts summarise a run.
 type Counts struct {
 	CreatedInCRM, CreatedInRemote int

@@ -105,7 +105,9 @@ func (e *Engine) Cycle(ctx context.Context) (*Run, error) {
 			run.Outcome = "needs-confirmation"
 		}
 	}
-	if !e.DryRun {
+	// The log keeps runs that did or found something; a quiet poll every
+	// 30 seconds would otherwise add a row each time, forever.
+	if !e.DryRun && !run.quiet() {
 		if serr := e.State.SaveRun(context.WithoutCancel(ctx), run); serr != nil && err == nil {
 			err = serr
 		}

@@ -472,3 +472,18 @@ func TestManualMode(t *testing.T) {
 	}
 	w.converged()
 }
+
+func TestRunLogKeepsRunsThatDidSomething(t *testing.T) {
+	w := newWorld(t)
+	w.saveContact(map[string]string{crm.FieldLastName: "Logged"})
+	w.cycle()
+	w.cycle() // nothing to do
+	w.cycle()
+	runs, err := w.state.Runs(context.Background(), w.eng.Partnership.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Counts.CreatedInRemote != 1 {
+		t.Errorf("run log = %+v, want only the run that created the contact", runs)
+	}
+}
