@@ -52,7 +52,7 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			case op.Kind == Delete && pl.it.pair != nil:
 				pending = append(pending, Pending{Side: RemoteSide, Kind: Delete, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
 			case op.Kind == Update && pl.it.pair != nil:
-				pending = append(pending, Pending{Side: RemoteSide, Kind: Update, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID, Base: pl.merged.base})
+				pending = append(pending, Pending{Side: RemoteSide, Kind: Update, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID, Base: sentFromCRM(pl, op)})
 			}
 			remoteOps, remoteIdx = append(remoteOps, *op), append(remoteIdx, i)
 		}
@@ -355,4 +355,28 @@ func pendingKey(pl plan, side Side) string {
 		return pl.it.pair.CRMID
 	}
 	return ""
+}
+
+// sentFromCRM is what a remote update sends that the CRM already holds:
+// the fields of op not also written to the CRM by the same plan, with their
+// agreed values (the note as note and journal block). Only for these may a
+// lost update's echo count as agreed: a value on its way to the CRM too
+// has not arrived there if the CRM's write never ran.
+func sentFromCRM(pl plan, op *Op) map[string]string {
+	sent := map[string]string{}
+	for f := range op.Fields {
+		fields := []string{f}
+		if f == crm.FieldNote {
+			fields = []string{crm.FieldNote, FieldJournals}
+		}
+		for _, f := range fields {
+			if pl.crmOp != nil {
+				if _, toCRM := pl.crmOp.Fields[f]; toCRM {
+					continue
+				}
+			}
+			sent[f] = pl.merged.base[f]
+		}
+	}
+	return sent
 }

@@ -610,7 +610,7 @@ func (e *Engine) baseOf(it *item) map[string]string {
 		return it.pair.Base
 	}
 	base := copyFields(it.pair.Base)
-	for _, f := range mergeFields {
+	for f := range sent.Base {
 		rv, want := it.remote.Fields[f], sent.Base[f]
 		if f != FieldJournals {
 			want = e.Remote.Normalize(f, want)
