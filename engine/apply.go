@@ -12,35 +12,81 @@ import (
 // a transient failure the cursors must not advance, so the next run lists
 // the same changes again (writes already done are then recognised by their
 // versions).
+//
+// The remote writes of the next batch go out while a batch is committed,
+// so a remote that bounds its own requests (the Graph client: four in
+// flight in all) never idles on the engine's bookkeeping or on the tail
+// of a batch. Batches are finished — CRM writes, state commit, counts —
+// one at a time and in order.
 func (e *Engine) apply(ctx context.Context, plans []plan, run *Run) (clean bool, err error) {
 	clean = true
-	done := 0
-	for start := 0; start < len(plans); start += e.BatchSize {
-		batch := plans[start:min(start+e.BatchSize, len(plans))]
-		ok, err := e.applyBatch(ctx, batch, run, true)
+	var sent []*outbound // on their way, oldest first
+	done, next := 0, 0
+	for len(sent) > 0 || (err == nil && next < len(plans)) {
+		for err == nil && next < len(plans) && len(sent) < pipelineDepth {
+			o := e.newOutbound(plans[next:min(next+e.BatchSize, len(plans))])
+			next += len(o.batch)
+			sent = append(sent, o)
+			go func() {
+				defer close(o.sent)
+				o.err = e.send(ctx, o)
+			}()
+		}
+		o := sent[0]
+		sent = sent[1:]
+		<-o.sent
 		if err != nil {
-			return false, err
+			continue // wait for the writes under way, start no more
+		}
+		if err = o.err; err != nil {
+			continue
+		}
+		var ok bool
+		if ok, err = e.finish(ctx, o, run, true); err != nil {
+			continue
 		}
 		clean = clean && ok
-		done += len(batch)
+		done += len(o.batch)
 		if e.Progress != nil {
 			e.Progress(Progress{Done: done, Total: len(plans)})
 		}
 	}
-	return clean, nil
+	return clean && err == nil, err
 }
 
+// pipelineDepth is how many batches may be on their way at once.
+const pipelineDepth = 2
+
+// outbound is one batch of plans and the writes it makes.
+type outbound struct {
+	batch             []plan
+	pending           []Pending
+	crmOps, remoteOps []Op
+	crmIdx, remoteIdx []int // plan index of each op
+	remoteResults     []Result
+	sent              chan struct{} // closed when send returned
+	err               error
+}
+
+// applyBatch writes and finishes one batch at once.
 func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followUps bool) (clean bool, err error) {
-	pid := e.Partnership.ID
-	var pending []Pending
-	var crmOps, remoteOps []Op
-	var crmIdx, remoteIdx []int // plan index of each op
+	o := e.newOutbound(batch)
+	if err := e.send(ctx, o); err != nil {
+		return false, err
+	}
+	return e.finish(ctx, o, run, followUps)
+}
+
+// newOutbound builds the writes of a batch and the pending rows that
+// make them recoverable (SPEC S6).
+func (e *Engine) newOutbound(batch []plan) *outbound {
+	o := &outbound{batch: batch, sent: make(chan struct{})}
 	for i, pl := range batch {
 		if op := pl.crmOp; op != nil {
 			if op.Kind == Create {
-				pending = append(pending, Pending{Side: CRMSide, CRMGUID: op.CRMGUID, SourceID: idOf(pl.it.remote, pl.it.pair, RemoteSide), Base: baseFields(op.Fields)})
+				o.pending = append(o.pending, Pending{Side: CRMSide, CRMGUID: op.CRMGUID, SourceID: idOf(pl.it.remote, pl.it.pair, RemoteSide), Base: baseFields(op.Fields)})
 			}
-			crmOps, crmIdx = append(crmOps, *op), append(crmIdx, i)
+			o.crmOps, o.crmIdx = append(o.crmOps, *op), append(o.crmIdx, i)
 		}
 		if op := pl.remoteOp; op != nil {
 			if op.Kind == Create {
@@ -48,27 +94,40 @@ func (e *Engine) applyBatch(ctx context.Context, batch []plan, run *Run, followU
 			}
 			switch {
 			case op.Kind == Create:
-				pending = append(pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID, Base: baseFields(pl.it.crm.Fields)})
+				o.pending = append(o.pending, Pending{Side: RemoteSide, CRMGUID: op.CRMGUID, SourceID: op.CRMGUID, Base: baseFields(pl.it.crm.Fields)})
 			case op.Kind == Delete && pl.it.pair != nil:
-				pending = append(pending, Pending{Side: RemoteSide, Kind: Delete, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
+				o.pending = append(o.pending, Pending{Side: RemoteSide, Kind: Delete, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID})
 			case op.Kind == Update && pl.it.pair != nil:
-				pending = append(pending, Pending{Side: RemoteSide, Kind: Update, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID, Base: sentFromCRM(pl, op)})
+				o.pending = append(o.pending, Pending{Side: RemoteSide, Kind: Update, CRMGUID: pl.it.pair.CRMID, SourceID: op.ID, Base: sentFromCRM(pl, op)})
 			}
-			remoteOps, remoteIdx = append(remoteOps, *op), append(remoteIdx, i)
+			o.remoteOps, o.remoteIdx = append(o.remoteOps, *op), append(o.remoteIdx, i)
 		}
 	}
-	if len(pending) > 0 {
-		if err := e.State.AddPending(ctx, pid, pending); err != nil {
-			return false, err
+	return o
+}
+
+// send records the batch's pending writes and makes its remote writes. It
+// may run while the previous batch finishes.
+func (e *Engine) send(ctx context.Context, o *outbound) error {
+	if len(o.pending) > 0 {
+		if err := e.State.AddPending(ctx, e.Partnership.ID, o.pending); err != nil {
+			return err
 		}
 	}
-	if err := e.attachPhotos(ctx, batch, crmOps, crmIdx, remoteOps, remoteIdx); err != nil {
-		return false, err
+	if err := e.attachPhotos(ctx, o.batch, o.crmOps, o.crmIdx, o.remoteOps, o.remoteIdx); err != nil {
+		return err
 	}
-	remoteResults, err := applyAll(ctx, e.Remote, remoteOps)
-	if err != nil {
-		return false, fmt.Errorf("writing to the remote: %w", err)
+	var err error
+	if o.remoteResults, err = applyAll(ctx, e.Remote, o.remoteOps); err != nil {
+		return fmt.Errorf("writing to the remote: %w", err)
 	}
+	return nil
+}
+
+// finish makes the batch's CRM writes and commits the outcome of both.
+func (e *Engine) finish(ctx context.Context, o *outbound, run *Run, followUps bool) (clean bool, err error) {
+	pid := e.Partnership.ID
+	batch, pending, crmOps, crmIdx, remoteIdx, remoteResults := o.batch, o.pending, o.crmOps, o.crmIdx, o.remoteIdx, o.remoteResults
 	crmResults, err := applyAll(ctx, e.CRM, crmOps)
 	if err != nil {
 		return false, fmt.Errorf("writing to the CRM: %w", err)

@@ -134,19 +134,9 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 			return fmt.Errorf("recovering unfinished creates: %w", err)
 		}
 	}
-	crmSet, err := e.CRM.Changes(ctx, p.CursorCRM)
+	crmSet, remoteSet, err := e.list(ctx)
 	if err != nil {
-		return fmt.Errorf("listing CRM changes: %w", err)
-	}
-	remoteCursor := p.CursorRemote
-	if crmSet.Complete {
-		// The CRM side is re-listed in full (first run, or rights changed):
-		// so is the remote, so that items refused before are tried again.
-		remoteCursor = ""
-	}
-	remoteSet, err := e.Remote.Changes(ctx, remoteCursor)
-	if err != nil {
-		return fmt.Errorf("listing remote changes: %w", err)
+		return err
 	}
 	crmSet.Records = e.dropEchoes(CRMSide, crmSet)
 	remoteSet.Records = e.dropEchoes(RemoteSide, remoteSet)
@@ -193,6 +183,40 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	}
 	p.CursorCRM, p.CursorRemote, p.Synced = cursors.CRM, cursors.Remote, true
 	return nil
+}
+
+// list lists the changes of both sides. When the CRM side is re-listed in
+// full (first run, or rights changed), so is the remote, so that items
+// refused before are tried again. A full listing of both sides, known in
+// advance, runs the two at once: on a first sync the remote's round trips
+// then overlap the CRM's reading.
+func (e *Engine) list(ctx context.Context) (crmSet, remoteSet ChangeSet, err error) {
+	p := e.Partnership
+	var remoteErr error
+	remoteDone := make(chan struct{})
+	if p.CursorCRM == "" {
+		go func() {
+			defer close(remoteDone)
+			remoteSet, remoteErr = e.Remote.Changes(ctx, "")
+		}()
+	}
+	crmSet, err = e.CRM.Changes(ctx, p.CursorCRM)
+	if p.CursorCRM == "" {
+		<-remoteDone
+	} else if err == nil {
+		remoteCursor := p.CursorRemote
+		if crmSet.Complete {
+			remoteCursor = ""
+		}
+		remoteSet, remoteErr = e.Remote.Changes(ctx, remoteCursor)
+	}
+	if err != nil {
+		return crmSet, remoteSet, fmt.Errorf("listing CRM changes: %w", err)
+	}
+	if remoteErr != nil {
+		return crmSet, remoteSet, fmt.Errorf("listing remote changes: %w", remoteErr)
+	}
+	return crmSet, remoteSet, nil
 }
 
 // dropEchoes removes from an incremental listing the items as this cycle

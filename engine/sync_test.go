@@ -487,3 +487,65 @@ func TestRunLogKeepsRunsThatDidSomething(t *testing.T) {
 		t.Errorf("run log = %+v, want only the run that created the contact", runs)
 	}
 }
+
+// TestOverlappingBatches runs a first sync in batches of four, whose
+// remote writes overlap the previous batch's commit, with a lost answer to
+// one whole Apply call: the cycle fails, and the next ones heal with every
+// contact once on each side; progress counts up batch by batch.
+func TestOverlappingBatches(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lost-answer=%v", lose), func(t *testing.T) {
+			w := newWorld(t)
+			for i := range 22 {
+				w.saveContact(map[string]string{crm.FieldLastName: fmt.Sprint("CRM", i), crm.FieldEmail1: fmt.Sprintf("c%d@x.cz", i)})
+			}
+			for i := range 5 {
+				w.outlookCreate(map[string]string{crm.FieldLastName: fmt.Sprint("Outlook", i), crm.FieldEmail1: fmt.Sprintf("o%d@x.cz", i)})
+			}
+			w.eng.BatchSize = 4
+			var progress []engine.Progress
+			w.eng.Progress = func(p engine.Progress) { progress = append(progress, p) }
+			if lose {
+				w.outlook.Faults = &outlook.Faults{}
+				applies := 0
+				w.outlook.Faults.SetHook(func(c outlook.Call) *outlook.Fault {
+					if c.Op != "Apply" {
+						return nil
+					}
+					if applies++; applies == 3 {
+						return &outlook.Fault{Kind: outlook.FaultLostResponse}
+					}
+					return nil
+				})
+				if _, err := w.eng.Cycle(context.Background()); err == nil {
+					t.Fatal("a cycle whose Apply answer was lost reported no error")
+				}
+				if w.outlook.Faults.Hits(outlook.FaultLostResponse) != 1 {
+					t.Fatal("the lost answer was never injected")
+				}
+				w.outlook.Faults = nil
+				progress = nil
+			}
+			for range 3 {
+				w.cycle()
+			}
+			if n := w.mb.Count(w.mb.DefaultFolder()); n != 27 {
+				t.Errorf("Outlook holds %d contacts, want 27", n)
+			}
+			w.converged()
+			if lose {
+				return
+			}
+			// The first pass writes 27 contacts in 7 batches (a second
+			// pass compares the 5 the CRM created as the CRM holds them).
+			if len(progress) < 7 {
+				t.Fatalf("%d progress events, want at least 7", len(progress))
+			}
+			for i, p := range progress[:7] {
+				if p.Total != 27 || p.Done != min(4*(i+1), 27) {
+					t.Fatalf("progress %d = %+v, want %d of 27", i, p, min(4*(i+1), 27))
+				}
+			}
+		})
+	}
+}

@@ -41,7 +41,7 @@ func (c *Client) fetch(ctx context.Context, members []member) ([]engine.Record, 
 		batches = append(batches, members[i:min(i+c.batch, len(members))])
 	}
 	results := make([]batchResult, len(batches))
-	c.parallel(len(batches), func(i int) {
+	parallel(make(chan struct{}, c.concurrency), len(batches), func(i int) {
 		r := &results[i]
 		r.records, r.missing, r.bad, r.err = c.multiget(ctx, batches[i])
 	})
@@ -135,19 +135,14 @@ func (c *Client) record(href, etag string, data []byte) (engine.Record, error) {
 	}, nil
 }
 
-// parallel runs f(0..n-1) with at most Concurrency calls at once.
-func (c *Client) parallel(n int, f func(i int)) {
-	if n == 1 {
-		f(0)
-		return
-	}
-	sem := make(chan struct{}, c.concurrency)
+// parallel runs f(0..n-1), each call holding one of slots.
+func parallel(slots chan struct{}, n int, f func(i int)) {
 	var wg sync.WaitGroup
 	for i := range n {
-		sem <- struct{}{}
+		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-slots; wg.Done() }()
 			f(i)
 		}()
 	}
@@ -240,7 +235,8 @@ func hrefName(guid string) string {
 	return hex.EncodeToString(h[:16]) + ".vcf"
 }
 
-// Apply performs the writes, at most Concurrency at once; each op gets its
+// Apply performs the writes, at most Concurrency at once over all calls
+// (the engine overlaps the calls of consecutive batches); each op gets its
 // own result, in order. Create is a PUT with If-None-Match: * to
 // <guid>.vcf; Update reads the card, changes the mapped properties, keeps
 // every other one, and writes it back with If-Match; Delete sends If-Match;
@@ -248,7 +244,7 @@ func hrefName(guid string) string {
 // deletes it with If-Match.
 func (c *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, error) {
 	results := make([]engine.Result, len(ops))
-	c.parallel(len(ops), func(i int) {
+	parallel(c.writeSlots, len(ops), func(i int) {
 		op := ops[i]
 		var rec *engine.Record
 		var err error

@@ -73,6 +73,7 @@ type Client struct {
 	syncable    bool   // the book offers sync-collection (has a DAV:sync-token)
 	dupName     string
 	concurrency int
+	writeSlots  chan struct{} // shared by concurrent Apply calls
 	batch       int
 	log         *slog.Logger
 
@@ -109,6 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if c.concurrency <= 0 {
 		c.concurrency = DefaultConcurrency
 	}
+	c.writeSlots = make(chan struct{}, c.concurrency)
 	if c.batch <= 0 {
 		c.batch = DefaultBatchSize
 	}
