@@ -48,7 +48,10 @@ type plan struct {
 //     demand.
 //
 // Errors per op follow engine.Result. Photos over 4 MB are downscaled.
+// Calls may overlap; the requests of the earlier call are sent first.
 func (cl *Client) Apply(ctx context.Context, ops []engine.Op) ([]engine.Result, error) {
+	// An earlier call's requests go first (see limiter).
+	ctx = withRank(ctx, cl.applies.Add(1))
 	plans := make([]*plan, len(ops))
 	needFolder, needDup := false, false
 	var needBase []string

@@ -279,7 +279,7 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 			safe = safe && s.safe
 		}
 	}
-	payload, err := json.Marshal(map[string]any{"requests": reqs})
+	payload, err := encodeRequests(reqs)
 	if err != nil {
 		return fmt.Errorf("encoding $batch: %w", err)
 	}
@@ -361,6 +361,33 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 		}
 	}
 	return nil
+}
+
+// encodeRequests writes the $batch payload with the bodies spliced in as
+// they are: json.Marshal would check and compact again each body, JSON
+// this client encoded itself.
+func encodeRequests(reqs []batchRequest) ([]byte, error) {
+	b := []byte(`{"requests":[`)
+	for i, r := range reqs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		body := r.Body
+		r.Body = nil
+		head, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		if body == nil {
+			b = append(b, head...)
+			continue
+		}
+		b = append(b, head[:len(head)-1]...)
+		b = append(b, `,"body":`...)
+		b = append(b, body...)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
 }
 
 // retryOrFail counts a failed attempt of the unit's current sub; past

@@ -131,6 +131,7 @@ type Client struct {
 	log      *slog.Logger
 	lim      *limiter
 	requests atomic.Int64
+	applies  atomic.Int64 // Apply calls so far: each call's rank
 
 	mu          sync.Mutex
 	folderID    string

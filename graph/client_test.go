@@ -347,6 +347,31 @@ func TestUpdateSendsOnlyChangedProperties(t *testing.T) {
 	}
 }
 
+// TestEmptyFolderListing: the first listing of an empty folder is the
+// folder lookup and one delta page, and what is created afterwards comes
+// in the next round.
+func TestEmptyFolderListing(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, sandbox.Options{})
+	cl := newTestClient(t, sb.url, nil)
+	ctx := context.Background()
+	cs, err := cl.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cs.Complete || len(cs.Records) != 0 || cs.Cursor == "" || cl.Requests() != 2 {
+		t.Fatalf("empty folder: complete %v, %d records, cursor %q, %d requests (want 2)", cs.Complete, len(cs.Records), cs.Cursor, cl.Requests())
+	}
+	created, err := sb.mb.Create("", &outlook.Contact{GivenName: "Later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err = cl.Changes(ctx, cs.Cursor)
+	if err != nil || len(cs.Records) != 1 || cs.Records[0].ID != created.Contact.ID {
+		t.Fatalf("after a create: %+v %v", cs.Records, err)
+	}
+}
+
 func TestDeltaAfterCreateUpdateDeleteMove(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{})

@@ -159,9 +159,15 @@ func (cl *Client) full(ctx context.Context) (engine.ChangeSet, error) {
 	if err != nil {
 		return engine.ChangeSet{}, err
 	}
-	link, err := cl.deltaRound(ctx, "/me/contactFolders/"+url.PathEscape(fid)+"/contacts/delta?"+deltaSelect, func(deltaEntry) {})
+	entries := 0
+	link, err := cl.deltaRound(ctx, "/me/contactFolders/"+url.PathEscape(fid)+"/contacts/delta?"+deltaSelect, func(deltaEntry) { entries++ })
 	if err != nil {
 		return engine.ChangeSet{}, err
+	}
+	if entries == 0 {
+		// The folder was empty as of the cursor: nothing to list (a first
+		// sync into a new mailbox saves a round trip).
+		return engine.ChangeSet{Complete: true, Cursor: link}, nil
 	}
 	contacts, err := cl.listFolder(ctx, fid)
 	if err != nil {

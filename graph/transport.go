@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,30 +22,49 @@ import (
 // (graph-and-peers.md §1.10): at most MaxInFlight requests at once, at most
 // WindowRequests requests per Window, and a fence that holds every request
 // back after a 429 or 503 until its Retry-After has passed.
+//
+// Free slots go to the waiting request of the oldest call first (see
+// withRank): when the engine sends the next batch of writes while one is
+// still under way, the older batch finishes as if alone and the newer one
+// fills the slots its tail leaves free.
 type limiter struct {
-	sem    chan struct{}
-	multi  sync.Mutex // serialises acquisitions of several slots
 	limit  int
 	window time.Duration
 	now    func() time.Time
+
+	slots   sync.Mutex
+	free    int
+	waiters []*waiter // by rank, then arrival
 
 	mu     sync.Mutex
 	fence  time.Time
 	stamps []time.Time // send times inside the window, oldest first
 }
 
+type waiter struct {
+	rank  int64
+	slots int
+	ready chan struct{}
+}
+
 func newLimiter(inFlight, limit int, window time.Duration, now func() time.Time) *limiter {
-	return &limiter{sem: make(chan struct{}, inFlight), limit: limit, window: window, now: now}
+	return &limiter{free: inFlight, limit: limit, window: window, now: now}
+}
+
+type rankKey struct{}
+
+// withRank marks the requests made under ctx as those of the call number
+// rank: lower ranks get free slots first; unmarked requests rank 0.
+func withRank(ctx context.Context, rank int64) context.Context {
+	return context.WithValue(ctx, rankKey{}, rank)
 }
 
 // acquire waits for the fence, slots free slots (a $batch whose requests
 // run in parallel takes one per request the mailbox runs at once) and room
 // in the window for cost requests (a $batch counts each inner request, as
-// Graph does). Takers of several slots queue behind each other, so two of
-// them never hold part of what the other waits for.
+// Graph does).
 func (l *limiter) acquire(ctx context.Context, cost, slots int) error {
 	cost = min(cost, l.limit)
-	slots = min(max(slots, 1), cap(l.sem))
 	for {
 		if err := l.waitFence(ctx); err != nil {
 			return err
@@ -63,20 +83,55 @@ func (l *limiter) acquire(ctx context.Context, cost, slots int) error {
 	}
 }
 
+// take waits for slots free slots. Waiters are served strictly in order,
+// so a taker of several slots never holds part of what another waits for.
 func (l *limiter) take(ctx context.Context, slots int) error {
-	if slots > 1 {
-		l.multi.Lock()
-		defer l.multi.Unlock()
+	rank, _ := ctx.Value(rankKey{}).(int64)
+	l.slots.Lock()
+	if len(l.waiters) == 0 && l.free >= slots {
+		l.free -= slots
+		l.slots.Unlock()
+		return nil
 	}
-	for k := range slots {
-		select {
-		case l.sem <- struct{}{}:
-		case <-ctx.Done():
-			l.release(k)
-			return ctx.Err()
+	w := &waiter{rank: rank, slots: slots, ready: make(chan struct{})}
+	i := len(l.waiters)
+	for i > 0 && l.waiters[i-1].rank > rank {
+		i--
+	}
+	l.waiters = slices.Insert(l.waiters, i, w)
+	l.slots.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		l.slots.Lock()
+		defer l.slots.Unlock()
+		if i := slices.Index(l.waiters, w); i >= 0 {
+			l.waiters = slices.Delete(l.waiters, i, i+1)
+			l.grant()
+		} else {
+			l.free += w.slots // granted meanwhile
+			l.grant()
 		}
+		return ctx.Err()
 	}
-	return nil
+}
+
+func (l *limiter) release(slots int) {
+	l.slots.Lock()
+	defer l.slots.Unlock()
+	l.free += slots
+	l.grant()
+}
+
+// grant hands free slots to the waiters at the head of the line.
+func (l *limiter) grant() {
+	for len(l.waiters) > 0 && l.free >= l.waiters[0].slots {
+		w := l.waiters[0]
+		l.waiters = l.waiters[1:]
+		l.free -= w.slots
+		close(w.ready)
+	}
 }
 
 // reserve records cost sends now, or returns how long to wait when the
@@ -101,12 +156,6 @@ func (l *limiter) reserve(cost int) time.Duration {
 		l.stamps = append(l.stamps, now)
 	}
 	return 0
-}
-
-func (l *limiter) release(slots int) {
-	for range slots {
-		<-l.sem
-	}
 }
 
 func (l *limiter) waitFence(ctx context.Context) error {
@@ -230,7 +279,7 @@ func (cl *Client) once(ctx context.Context, c call) (*reply, error) {
 		return nil, &crm.Error{Code: crm.EUNAUTHORIZED, Message: "cannot get a Microsoft 365 access token; sign in again with crmsync outlook connect", Err: err}
 	}
 	cost := max(c.cost, 1)
-	slots := max(c.slots, 1)
+	slots := min(max(c.slots, 1), cl.cfg.MaxInFlight)
 	if err := cl.lim.acquire(ctx, cost, slots); err != nil {
 		return nil, err
 	}

@@ -225,8 +225,11 @@ func TestSlidingWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The client counts a request when it sends it, the server when it
+	// arrives: allow for the first connection's set-up on a loaded
+	// machine (against Graph, the window has 10 s to spare for this).
 	for i := 5; i < len(times); i++ {
-		if d := times[i].Sub(times[i-5]); d < window-10*time.Millisecond {
+		if d := times[i].Sub(times[i-5]); d < window-50*time.Millisecond {
 			t.Fatalf("requests %d and %d only %v apart: more than 5 in a %v window", i-5, i, d, window)
 		}
 	}

@@ -349,9 +349,12 @@ func (s *Server) fromError(err error) response {
 }
 
 func jsonResponse(status int, v any) response {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return errorBody(http.StatusInternalServerError, "ErrorInternalServerError", "encoding the response failed", time.Now())
+	b, ok := v.(json.RawMessage) // rendered already
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return errorBody(http.StatusInternalServerError, "ErrorInternalServerError", "encoding the response failed", time.Now())
+		}
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
