@@ -24,7 +24,13 @@ func (e *Engine) apply(ctx context.Context, plans []plan, run *Run) (clean bool,
 	done, next := 0, 0
 	for len(sent) > 0 || (err == nil && next < len(plans)) {
 		for err == nil && next < len(plans) && len(sent) < pipelineDepth {
-			o := e.newOutbound(plans[next:min(next+e.BatchSize, len(plans))])
+			size := e.BatchSize
+			if next == 0 {
+				// A small first batch puts the first writes on the wire at
+				// once; the batches after it overlap.
+				size = max(size/5, 1)
+			}
+			o := e.newOutbound(plans[next:min(next+size, len(plans))])
 			next += len(o.batch)
 			sent = append(sent, o)
 			go func() {

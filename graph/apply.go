@@ -175,17 +175,21 @@ func (cl *Client) baseFor(op engine.Op) *outlook.Contact {
 func (cl *Client) writeRound(ctx context.Context, plans []*plan, fid, dupID string) error {
 	var units []unit
 	var idx []int
-	for i, p := range plans {
-		if p.done {
-			continue
+	// Creates with a photo go first: their uploads, which need the new
+	// id, then queue early instead of trailing the call on their own.
+	for _, withPhoto := range []bool{true, false} {
+		for i, p := range plans {
+			if p.done || (p.op.Kind == engine.Create && p.photoOp == 1) != withPhoto {
+				continue
+			}
+			u, err := cl.unitFor(p, fid, dupID)
+			if err != nil {
+				p.fail(err)
+				continue
+			}
+			units = append(units, u)
+			idx = append(idx, i)
 		}
-		u, err := cl.unitFor(p, fid, dupID)
-		if err != nil {
-			p.fail(err)
-			continue
-		}
-		units = append(units, u)
-		idx = append(idx, i)
 	}
 	if len(units) == 0 {
 		return nil
