@@ -83,9 +83,20 @@ func (s *Server) batch(req *request) response {
 	var drop atomic.Bool
 	sem := make(chan struct{}, batchParallel)
 	var wg sync.WaitGroup
+	// A chain (each request depending on the one before, as clients
+	// send to stay within the mailbox's concurrency) runs in one
+	// goroutine, without a hand-off per step.
+	chain := true
+	for i, r := range reqs[1:] {
+		chain = chain && len(r.DependsOn) == 1 && r.DependsOn[0] == reqs[i].ID
+	}
 	for i, br := range reqs {
 		wg.Add(1)
-		go func() {
+		run := func(f func()) { go f() }
+		if chain {
+			run = func(f func()) { f() }
+		}
+		run(func() {
 			defer wg.Done()
 			defer close(done[i])
 			failed := ""
@@ -115,7 +126,7 @@ func (s *Server) batch(req *request) response {
 				res = s.errorResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "dropped")
 			}
 			results[i] = toBatchResponse(br.ID, res)
-		}()
+		})
 	}
 	wg.Wait()
 	if drop.Load() {
