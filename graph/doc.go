@@ -24,8 +24,12 @@
 // so each batch is chained with dependsOn (one request at a time in the
 // mailbox) and four batches are in flight. Work flows continuously: a free
 // slot takes the next requests queued (a new contact's photo upload is
-// queued as soon as the contact exists), and the last batches are spread
-// over all four slots. A request that was not run (424, after an earlier
+// queued as soon as the contact exists, so creates with a photo go
+// first), and the last batches are spread over all four slots. Apply
+// calls may overlap (the engine sends its next batch while it commits
+// the last): free slots go to the oldest call's requests first, so the
+// newer call only fills what the older one's tail leaves free. A request
+// that was not run (424, after an earlier
 // one in its chain failed) or was throttled inside the batch is queued
 // again.
 //
@@ -35,6 +39,7 @@
 // folder with the extended properties expanded (one request per 1,000
 // contacts): delta cannot $expand extended properties (§1.6), and a
 // listing taken after the delta round is never older than the cursor.
+// An empty delta round means an empty folder: then nothing is listed.
 // Changes(deltaLink) follows the round; entries marked @removed, and
 // contacts that left the folder, are Deleted; changed contacts are read
 // again in $batch GETs with fax, other phone and the CRM tag expanded,
