@@ -27,7 +27,9 @@
 //     deleting more than 20% of a side (S5).
 //  6. Applies the plan in batches with conditional writes. Creates and
 //     remote deletes and updates are recorded as pending first; each
-//     batch's outcome is committed in one transaction. A failed item is
+//     batch's outcome is committed in one transaction, in order, while
+//     the next batch's remote writes are already under way (a remote that
+//     bounds its own requests never waits on a commit). A failed item is
 //     skipped (S8); a transient failure keeps the cursors where they were,
 //     so the next cycle lists the same changes again.
 //  7. Commits the cursors taken from the listings, and runs again at once

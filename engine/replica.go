@@ -98,6 +98,8 @@ type Replica interface {
 	// Apply performs writes, batched as the side allows; each op gets its
 	// own result. The error is for a failure of the whole call (e.g. the
 	// side is unreachable), in which case any op may or may not have run.
+	// Calls may overlap (the engine sends a batch while it commits the one
+	// before): a side bounds its requests across calls, not per call.
 	Apply(ctx context.Context, ops []Op) ([]Result, error)
 	// Normalize returns the value this side would store for value in field:
 	// e.g. cut to 256 characters (SPEC S3), or the note with the journal
