@@ -209,7 +209,7 @@ func TestKillDuringFirstSync(t *testing.T) {
 		if err := sync.Start(); err != nil {
 			t.Fatal(err)
 		}
-		after := time.Duration(100+r.IntN(1500)) * time.Millisecond
+		after := time.Duration(100+r.IntN(800)) * time.Millisecond // the whole sync takes about a second
 		time.Sleep(after)
 		sync.Process.Signal(syscall.SIGKILL)
 		err := sync.Wait()
