@@ -372,6 +372,27 @@ func TestEmptyFolderListing(t *testing.T) {
 	}
 }
 
+// TestCappedDeltaPages: a mailbox that gives smaller delta pages than
+// asked (Graph is reported to stop at 200) is followed page by page.
+func TestCappedDeltaPages(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, sandbox.Options{MaxDeltaPage: 2})
+	for i := range 5 {
+		if _, err := sb.mb.Create("", &outlook.Contact{GivenName: fmt.Sprint("C", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := newTestClient(t, sb.url, nil)
+	cs, err := cl.Changes(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The folder, three delta pages of at most two, one listing page.
+	if len(cs.Records) != 5 || cl.Requests() != 5 {
+		t.Fatalf("%d records in %d requests, want 5 in 5", len(cs.Records), cl.Requests())
+	}
+}
+
 func TestDeltaAfterCreateUpdateDeleteMove(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{})

@@ -224,13 +224,14 @@ func BenchmarkEngineFirstSync3000(b *testing.B) {
 	for _, tc := range []struct {
 		latency   time.Duration
 		batchSize int
-	}{{0, 0}, {50 * time.Millisecond, 0}, {50 * time.Millisecond, 3000}} {
-		b.Run(fmt.Sprintf("latency=%v/engine-batch=%d", tc.latency, tc.batchSize), func(b *testing.B) {
+		deltaPage int // the sandbox's cap on delta pages (0: 1000)
+	}{{0, 0, 0}, {50 * time.Millisecond, 0, 0}, {50 * time.Millisecond, 3000, 0}, {50 * time.Millisecond, 0, 200}} {
+		b.Run(fmt.Sprintf("latency=%v/engine-batch=%d/delta-page=%d", tc.latency, tc.batchSize, tc.deltaPage), func(b *testing.B) {
 			var requests int64
 			var wall, lanes time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				f := newEngineFixture(b, sandbox.Options{Latency: tc.latency})
+				f := newEngineFixture(b, sandbox.Options{Latency: tc.latency, MaxDeltaPage: tc.deltaPage})
 				timer := &laneTimer{}
 				f.remote = newTestClient(b, f.sb.url, func(c *graph.Config) { c.HTTPClient = &http.Client{Transport: timer} })
 				f.eng.Remote = f.remote

@@ -52,7 +52,11 @@
 //     with their $select-ed properties), never as a subset. $expand on
 //     delta gives 501 NotImplemented (docs' example); reports show real
 //     Graph answering 500 "Value cannot be null". The default delta page
-//     is 100 items, a list page 10.
+//     is 100 items, a list page 10; odata.maxpagesize is honoured up to
+//     1000 (Options.MaxDeltaPage). Real Graph is reported to stop contact
+//     delta pages at 200 whatever is asked (a Microsoft Q&A answer of
+//     2025-05; undocumented), which makes delta rounds five times as many
+//     round trips.
 //   - Changing a photo gives the contact a new changeKey and reports it in
 //     delta (as Exchange does when the picture attachment changes; not
 //     documented). DELETE on photo/$value removes it (not documented for

@@ -414,7 +414,7 @@ func (s *Server) delta(req *request, folder string) response {
 	if err != nil {
 		return s.errorResponse(http.StatusBadRequest, "RequestBroker--ParseUri", err.Error())
 	}
-	page, err := s.mb.Delta(folder, mbToken, s.pageSize(req, s.opt.DeltaPageSize))
+	page, err := s.mb.Delta(folder, mbToken, min(s.pageSize(req, s.opt.DeltaPageSize), s.opt.MaxDeltaPage))
 	if err != nil {
 		return s.fromError(err)
 	}

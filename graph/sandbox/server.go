@@ -43,6 +43,10 @@ type Options struct {
 	// $top override them.
 	ListPageSize  int
 	DeltaPageSize int
+	// MaxDeltaPage caps a delta page whatever odata.maxpagesize asks
+	// (default 1000, as $top on lists). Real Graph is reported to stop at
+	// 200 contacts (not documented); set 200 to see its effect.
+	MaxDeltaPage int
 	// Faults injects failures into requests (each HTTP request, and each
 	// request inside a $batch, consults it once).
 	Faults *outlook.Faults
@@ -94,6 +98,9 @@ func NewServer(mb *outlook.Mailbox, opt Options) *Server {
 	}
 	if opt.DeltaPageSize <= 0 {
 		opt.DeltaPageSize = 100
+	}
+	if opt.MaxDeltaPage <= 0 {
+		opt.MaxDeltaPage = 1000
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
