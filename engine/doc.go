@@ -34,7 +34,10 @@
 //     so the next cycle lists the same changes again.
 //  7. Commits the cursors taken from the listings, and runs again at once
 //     while it wrote something, so its own writes come back as echoes
-//     (dropped by version) rather than later, mixed with users' edits.
+//     (dropped by version) rather than later, mixed with users' edits —
+//     and so that the remote's cursor moves past the contacts it created:
+//     a delta cursor from before a create may never report that
+//     contact's deletion (the in-memory mailbox does not).
 //
 // A Runner repeats cycles on CRM changes and on a poll interval (M12); a
 // CRMReplica is the CRM side, over the CRM service with the user's rights.
