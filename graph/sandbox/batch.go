@@ -90,43 +90,45 @@ func (s *Server) batch(req *request) response {
 	for i, r := range reqs[1:] {
 		chain = chain && len(r.DependsOn) == 1 && r.DependsOn[0] == reqs[i].ID
 	}
-	for i, br := range reqs {
-		wg.Add(1)
-		run := func(f func()) { go f() }
-		if chain {
-			run = func(f func()) { f() }
+	step := func(i int) {
+		br := reqs[i]
+		defer wg.Done()
+		defer close(done[i])
+		failed := ""
+		for _, d := range br.DependsOn {
+			j := index[d]
+			<-done[j]
+			if results[j].Status >= 400 {
+				failed = d
+			}
 		}
-		run(func() {
-			defer wg.Done()
-			defer close(done[i])
-			failed := ""
-			for _, d := range br.DependsOn {
-				j := index[d]
-				<-done[j]
-				if results[j].Status >= 400 {
-					failed = d
-				}
-			}
-			if failed != "" {
-				res := s.errorResponse(http.StatusFailedDependency, "FailedDependency",
-					fmt.Sprintf("The request depends on request '%s', which failed.", failed))
-				results[i] = toBatchResponse(br.ID, res)
-				return
-			}
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			inner, err := s.innerRequest(req, br)
-			if err != nil {
-				results[i] = toBatchResponse(br.ID, s.errorResponse(http.StatusBadRequest, "BadRequest", err.Error()))
-				return
-			}
-			res := s.limited(inner, s.opt.BatchItemLatency)
-			if res.drop {
-				drop.Store(true)
-				res = s.errorResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "dropped")
-			}
+		if failed != "" {
+			res := s.errorResponse(http.StatusFailedDependency, "FailedDependency",
+				fmt.Sprintf("The request depends on request '%s', which failed.", failed))
 			results[i] = toBatchResponse(br.ID, res)
-		})
+			return
+		}
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		inner, err := s.innerRequest(req, br)
+		if err != nil {
+			results[i] = toBatchResponse(br.ID, s.errorResponse(http.StatusBadRequest, "BadRequest", err.Error()))
+			return
+		}
+		res := s.limited(inner, s.opt.BatchItemLatency)
+		if res.drop {
+			drop.Store(true)
+			res = s.errorResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "dropped")
+		}
+		results[i] = toBatchResponse(br.ID, res)
+	}
+	for i := range reqs {
+		wg.Add(1)
+		if chain {
+			step(i)
+		} else {
+			go step(i)
+		}
 	}
 	wg.Wait()
 	if drop.Load() {
