@@ -108,11 +108,10 @@ func (l *limiter) take(ctx context.Context, slots int) error {
 		defer l.slots.Unlock()
 		if i := slices.Index(l.waiters, w); i >= 0 {
 			l.waiters = slices.Delete(l.waiters, i, i+1)
-			l.grant()
 		} else {
 			l.free += w.slots // granted meanwhile
-			l.grant()
 		}
+		l.grant()
 		return ctx.Err()
 	}
 }
