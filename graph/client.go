@@ -195,6 +195,11 @@ func (cl *Client) getJSON(ctx context.Context, url, prefer string, v any) error 
 	return nil
 }
 
+// FolderID returns the id of the synced contacts folder, looking the
+// default one up on first use (see Config.FolderID). Connecting stores
+// it, so that later processes need not look it up again.
+func (cl *Client) FolderID(ctx context.Context) (string, error) { return cl.folder(ctx) }
+
 // folder returns the synced folder's id, finding the default Contacts
 // folder on first use.
 func (cl *Client) folder(ctx context.Context) (string, error) {

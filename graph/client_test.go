@@ -372,6 +372,18 @@ func TestEmptyFolderListing(t *testing.T) {
 	}
 }
 
+// TestGoneFolder: a configured folder that no longer exists says so, and
+// what to do.
+func TestGoneFolder(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, sandbox.Options{})
+	cl := newTestClient(t, sb.url, func(c *graph.Config) { c.FolderID = "AAMkADgone==" })
+	_, err := cl.Changes(context.Background(), "")
+	if crm.ErrorCode(err) != crm.ENOTFOUND || !strings.Contains(err.Error(), "outlook connect") {
+		t.Fatalf("listing a gone folder: %v", err)
+	}
+}
+
 // TestCappedDeltaPages: a mailbox that gives smaller delta pages than
 // asked (Graph is reported to stop at 200) is followed page by page.
 func TestCappedDeltaPages(t *testing.T) {

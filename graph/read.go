@@ -123,6 +123,9 @@ func (cl *Client) deltaRound(ctx context.Context, start string, each func(deltaE
 		if err != nil {
 			return "", fmt.Errorf("reading Outlook changes: %w", err)
 		}
+		if r.status == http.StatusNotFound {
+			return "", crm.Errorf(crm.ENOTFOUND, "reading Outlook changes: the contacts folder no longer exists; run 'crmsync outlook connect' again")
+		}
 		if r.status != http.StatusOK {
 			if r.status == http.StatusGone || strings.Contains(string(r.body), "syncStateNotFound") ||
 				strings.Contains(string(r.body), "resyncRequired") || strings.Contains(string(r.body), "SyncStateNotFound") {

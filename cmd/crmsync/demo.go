@@ -88,7 +88,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Seeded the sandbox mailbox at %s: %d Outlook-only contacts and %d duplicates of CRM contacts (same e-mail).\n", url, only, dups)
 	}
 
-	p := &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: remoteConfig{Sandbox: url}.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: "first-sync-pending"}
+	rc, err := d.findContactsFolder(ctx, u, remoteConfig{Sandbox: url})
+	if err != nil {
+		return err
+	}
+	p := &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: rc.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: "first-sync-pending"}
 	if err := d.state.SavePartnership(ctx, p); err != nil {
 		return err
 	}

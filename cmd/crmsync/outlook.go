@@ -76,10 +76,13 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
+	if rc, err = d.findContactsFolder(ctx, u, rc); err != nil {
+		return err
+	}
 	p, err := d.state.Partnership(ctx, u.GUID, "outlook")
 	switch crmsync.ErrorCode(err) {
 	case "":
-		if p.Remote != rc.String() && p.Synced {
+		if old, _ := parseRemote(p.Remote); p.Synced && (old.Sandbox != rc.Sandbox || old.Tenant != rc.Tenant || old.FolderID != rc.FolderID) {
 			fmt.Fprintf(env.Stdout, "Note: %s was synced with another mailbox; the sync state is kept, so contacts are matched by their CRM ids.\n", u.Name)
 		}
 		p.Remote = rc.String()
@@ -87,13 +90,6 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 		p = &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: rc.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: "off"}
 	default:
 		return err
-	}
-	eng, err := d.engineFor(ctx, p)
-	if err != nil {
-		return err
-	}
-	if err := reachable(eng.Remote)(ctx); err != nil {
-		return fmt.Errorf("the Outlook mailbox does not answer: %w", err)
 	}
 	if err := d.state.SavePartnership(ctx, p); err != nil {
 		return err

@@ -72,6 +72,11 @@ func TestOutlookWorkflow(t *testing.T) {
 		t.Fatal(err, res)
 	}
 	jan := res[0].GUID
+	// Connecting found the Contacts folder, so syncs need not look it up.
+	part, err := sdb.SyncState().Partnership(ctx, alice.GUID, "outlook")
+	if err != nil || !strings.Contains(part.Remote, `"folderId":"`+mb.DefaultFolder()+`"`) {
+		t.Errorf("partnership remote %q (%v) lacks the Contacts folder %s", part.Remote, err, mb.DefaultFolder())
+	}
 	dup := &outlook.Contact{}
 	outlook.ApplyFields(dup, map[string]string{crmsync.FieldFirstName: "Honza", crmsync.FieldEmail1: "JAN@firma.cz", crmsync.FieldPhoneOther: "+420 1"})
 	if _, err := mb.Create(mb.DefaultFolder(), dup); err != nil {

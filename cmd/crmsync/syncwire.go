@@ -30,6 +30,8 @@ type remoteConfig struct {
 	// Tenant and ClientID name the Microsoft 365 sign-in.
 	Tenant   string `json:"tenant,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
+	// FolderID is the mailbox's Contacts folder, found when connecting.
+	FolderID string `json:"folderId,omitempty"`
 	// URL, Username, AddressBook and DuplicatesBook reach a CardDAV
 	// address book; the password is in the secrets directory.
 	URL            string `json:"url,omitempty"`
@@ -131,7 +133,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password,
 			AddressBook: rc.AddressBook, DuplicatesBook: rc.DuplicatesBook, Logger: d.env.Logger})
 	}
-	cfg := graph.Config{Logger: d.env.Logger}
+	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID}
 	switch {
 	case rc.Sandbox != "":
 		cfg.BaseURL = rc.Sandbox
@@ -166,6 +168,21 @@ func (d *syncDeps) engineFor(ctx context.Context, p *engine.Partnership) (*engin
 }
 
 // reachable checks that a remote answers (SPEC M10).
+// findContactsFolder checks that the Outlook mailbox of rc answers and
+// returns rc with its Contacts folder, which syncs then need not look up.
+func (d *syncDeps) findContactsFolder(ctx context.Context, u *crmsync.User, rc remoteConfig) (remoteConfig, error) {
+	r, err := d.remoteReplica(ctx, &engine.Partnership{Kind: "outlook", Remote: rc.String()}, u)
+	if err != nil {
+		return rc, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if rc.FolderID, err = r.(*graph.Client).FolderID(ctx); err != nil {
+		return rc, fmt.Errorf("the Outlook mailbox does not answer: %w", err)
+	}
+	return rc, nil
+}
+
 func reachable(r engine.Replica) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
