@@ -198,7 +198,8 @@ func (cl *Client) writeRound(ctx context.Context, plans []*plan, fid, dupID stri
 	// the same stream of batches.
 	photoOf := map[int]*plan{}
 	n := len(units)
-	_, err := cl.batchThen(ctx, units, func(k int, res []subResult) []unit {
+	withPhoto := func(k int) bool { p := plans[idx[k]]; return p.op.Kind == engine.Create && p.photoOp == 1 }
+	_, err := cl.batchThen(ctx, units, withPhoto, func(k int, res []subResult) []unit {
 		if p, ok := photoOf[k]; ok {
 			cl.settlePhoto(p, res)
 			return nil

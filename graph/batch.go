@@ -75,7 +75,7 @@ type unitState struct {
 // failed on the server are queued again while that is safe. The answer
 // holds one result per sub of each unit.
 func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error) {
-	return cl.schedule(ctx, units, nil, cl.cfg.ParallelBatches)
+	return cl.schedule(ctx, units, nil, nil, cl.cfg.ParallelBatches)
 }
 
 // batchParallel runs independent single-request units in $batch requests
@@ -84,22 +84,23 @@ func (cl *Client) batch(ctx context.Context, units []unit) ([][]subResult, error
 // that often fail (photos: 404 when there is none), which in a chain
 // would hold back every request after them.
 func (cl *Client) batchParallel(ctx context.Context, units []unit) ([][]subResult, error) {
-	return cl.schedule(ctx, units, nil, true)
+	return cl.schedule(ctx, units, nil, nil, true)
 }
 
 // batchThen is batch with follow-ups: when unit i is done, then(i, its
 // results) may return more units (e.g. a photo upload for a contact just
-// created), which are queued at once and numbered after the others in the
-// answer. Work flows continuously: a free slot takes the next 20 queued
-// requests, and waits for a full batch only while other batches are out
-// (they may add follow-ups). then runs under the scheduler's lock.
-func (cl *Client) batchThen(ctx context.Context, units []unit, then func(i int, res []subResult) []unit) ([][]subResult, error) {
-	return cl.schedule(ctx, units, then, cl.cfg.ParallelBatches)
+// created), which are queued at once, ahead of the rest, and numbered
+// after the others in the answer. mayFollow(i) says whether unit i can
+// have follow-ups. Work flows continuously: a free slot takes the next 20
+// queued requests, and waits for a full batch only while batches out may
+// still add follow-ups. then runs under the scheduler's lock.
+func (cl *Client) batchThen(ctx context.Context, units []unit, mayFollow func(i int) bool, then func(i int, res []subResult) []unit) ([][]subResult, error) {
+	return cl.schedule(ctx, units, mayFollow, then, cl.cfg.ParallelBatches)
 }
 
 // schedule is batchThen with the batch shape chosen: chained batches, up
 // to MaxInFlight at once, or parallel ones, one at a time.
-func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, res []subResult) []unit, parallel bool) ([][]subResult, error) {
+func (cl *Client) schedule(ctx context.Context, units []unit, mayFollow func(i int) bool, then func(i int, res []subResult) []unit, parallel bool) ([][]subResult, error) {
 	workers := cl.cfg.MaxInFlight
 	if parallel {
 		workers = 1
@@ -111,10 +112,15 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 		queue      []int
 		queuedSubs int
 		inFlight   int
+		following  int // units out that may add follow-ups
 		failure    error
 	)
+	follows := func(i int) bool { return then != nil && mayFollow != nil && i < len(units) && mayFollow(i) }
 	all := []unit{}
-	add := func(us []unit) {
+	// add queues units; follow-ups (front) go before what waits, so that
+	// work under way ends first instead of trailing the call alone.
+	add := func(us []unit, front bool) {
+		var added []int
 		for _, u := range us {
 			all = append(all, u)
 			states = append(states, &unitState{results: make([]subResult, len(u))})
@@ -122,11 +128,16 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 				states[len(states)-1].done = true
 				continue
 			}
-			queue = append(queue, len(all)-1)
+			added = append(added, len(all)-1)
 			queuedSubs += len(u)
 		}
+		if front {
+			queue = append(added, queue...)
+		} else {
+			queue = append(queue, added...)
+		}
 	}
-	add(units)
+	add(units, false)
 	// settle requeues a unit that still has requests to send, or ends it.
 	settle := func(i int) {
 		st := states[i]
@@ -137,7 +148,7 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 		}
 		st.done = true
 		if then != nil {
-			add(then(i, st.results))
+			add(then(i, st.results), true)
 		}
 	}
 	worker := func() {
@@ -152,7 +163,7 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 				failure = err
 				continue
 			}
-			if len(queue) == 0 || (queuedSubs < cl.cfg.BatchSize && inFlight > 0) {
+			if len(queue) == 0 || (queuedSubs < cl.cfg.BatchSize && following > 0) {
 				cond.Wait()
 				continue
 			}
@@ -166,6 +177,9 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 			for k, i := range group {
 				us[k], sts[k] = all[i], states[i]
 				queuedSubs -= len(all[i]) - states[i].pos
+				if follows(i) {
+					following++
+				}
 			}
 			inFlight++
 			mu.Unlock()
@@ -176,6 +190,9 @@ func (cl *Client) schedule(ctx context.Context, units []unit, then func(i int, r
 				failure = err
 			}
 			for _, i := range group {
+				if follows(i) {
+					following--
+				}
 				settle(i)
 			}
 			cond.Broadcast()
