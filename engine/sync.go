@@ -47,6 +47,42 @@ type Engine struct {
 	// sentUpdates are remote updates whose outcome was lost, by CRM id:
 	// a remote value equal to what was sent is the engine's own write.
 	sentUpdates map[string]Pending
+	// nextListing is the next pass's remote listing, started as soon as
+	// this pass's remote writes have all returned, so that it overlaps
+	// the last commit; nil when none is under way.
+	nextListing *listing
+	// remoteWritten, when set, is called once all of a pass's remote
+	// writes have returned.
+	remoteWritten func()
+}
+
+// listing is a remote listing under way.
+type listing struct {
+	cursor string
+	done   chan struct{}
+	set    ChangeSet
+	err    error
+}
+
+func (e *Engine) startListing(ctx context.Context, cursor string) {
+	l := &listing{cursor: cursor, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.set, l.err = e.Remote.Changes(ctx, cursor)
+	}()
+	e.nextListing = l
+}
+
+// takeListing waits for the listing under way, if any, and returns it if
+// it lists from cursor (ok); one from another cursor is dropped.
+func (e *Engine) takeListing(cursor string) (set ChangeSet, err error, ok bool) {
+	l := e.nextListing
+	if l == nil {
+		return ChangeSet{}, nil, false
+	}
+	e.nextListing = nil
+	<-l.done
+	return l.set, l.err, l.cursor == cursor
 }
 
 // Breaker thresholds (SPEC S5): a run that would delete more than this
@@ -94,10 +130,11 @@ func (e *Engine) Cycle(ctx context.Context) (*Run, error) {
 	defer func() { e.written = nil }()
 	for pass := 0; pass < maxPasses; pass++ {
 		before := run.Counts
-		if err = e.cycle(ctx, run); err != nil || e.DryRun || run.Outcome != "ok" || run.Counts == before {
+		if err = e.cycle(ctx, run, pass < maxPasses-1); err != nil || e.DryRun || run.Outcome != "ok" || run.Counts == before {
 			break
 		}
 	}
+	e.takeListing("") // one no pass came to use
 	run.Finished = e.Now()
 	if err != nil {
 		run.Outcome, run.Message = "failed", err.Error()
@@ -127,7 +164,9 @@ func (e *Engine) defaults() {
 	}
 }
 
-func (e *Engine) cycle(ctx context.Context, run *Run) error {
+// cycle runs one pass; more says whether another may follow, which then
+// lists the remote from this pass's cursor.
+func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 	p := e.Partnership
 	if !e.DryRun {
 		if err := e.recoverPending(ctx); err != nil {
@@ -137,6 +176,10 @@ func (e *Engine) cycle(ctx context.Context, run *Run) error {
 	crmSet, remoteSet, err := e.list(ctx)
 	if err != nil {
 		return err
+	}
+	e.remoteWritten = nil
+	if more {
+		e.remoteWritten = func() { e.startListing(ctx, remoteSet.Cursor) }
 	}
 	crmSet.Records = e.dropEchoes(CRMSide, crmSet)
 	remoteSet.Records = e.dropEchoes(RemoteSide, remoteSet)
@@ -195,6 +238,7 @@ func (e *Engine) list(ctx context.Context) (crmSet, remoteSet ChangeSet, err err
 	var remoteErr error
 	remoteDone := make(chan struct{})
 	if p.CursorCRM == "" {
+		e.takeListing("") // listed in full below
 		go func() {
 			defer close(remoteDone)
 			remoteSet, remoteErr = e.Remote.Changes(ctx, "")
@@ -208,7 +252,10 @@ func (e *Engine) list(ctx context.Context) (crmSet, remoteSet ChangeSet, err err
 		if crmSet.Complete {
 			remoteCursor = ""
 		}
-		remoteSet, remoteErr = e.Remote.Changes(ctx, remoteCursor)
+		var started bool
+		if remoteSet, remoteErr, started = e.takeListing(remoteCursor); !started {
+			remoteSet, remoteErr = e.Remote.Changes(ctx, remoteCursor)
+		}
 	}
 	if err != nil {
 		return crmSet, remoteSet, fmt.Errorf("listing CRM changes: %w", err)
