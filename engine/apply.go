@@ -51,7 +51,9 @@ func (e *Engine) apply(ctx context.Context, plans []plan, run *Run) (clean bool,
 			continue
 		}
 		var ok bool
-		if ok, err = e.finish(ctx, o, run, true); err != nil {
+		ok, err = e.finish(ctx, o, run, true)
+		clear(o.batch) // its records may go now
+		if err != nil {
 			continue
 		}
 		clean = clean && ok

@@ -179,7 +179,8 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 	}
 	e.remoteWritten = nil
 	if more {
-		e.remoteWritten = func() { e.startListing(ctx, remoteSet.Cursor) }
+		cursor := remoteSet.Cursor
+		e.remoteWritten = func() { e.startListing(ctx, cursor) }
 	}
 	crmSet.Records = e.dropEchoes(CRMSide, crmSet)
 	remoteSet.Records = e.dropEchoes(RemoteSide, remoteSet)
@@ -207,6 +208,10 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 		}
 		return nil
 	}
+	cursors := &Cursors{CRM: crmSet.Cursor, Remote: remoteSet.Cursor}
+	// The plans hold what the writes need; the listings can go, and each
+	// batch's records once it is finished (see apply).
+	crmSet, remoteSet, items = ChangeSet{}, ChangeSet{}, nil
 	clean, err := e.apply(ctx, plans, run)
 	if err != nil {
 		return err
@@ -215,7 +220,6 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 		run.Outcome = "partial"
 		return nil
 	}
-	cursors := &Cursors{CRM: crmSet.Cursor, Remote: remoteSet.Cursor}
 	var settled []Pending
 	for _, pe := range e.sentUpdates {
 		settled = append(settled, pe) // their echoes were in this listing

@@ -304,9 +304,16 @@ func (s *SyncState) Commit(ctx context.Context, partnership int64, c engine.Comm
 				return err
 			}
 		}
-		for _, p := range c.Settled {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sync_pending WHERE partnership = ? AND side = ? AND crm_guid = ?`, partnership, string(p.Side), p.CRMGUID); err != nil {
+		if len(c.Settled) > 0 {
+			settle, err := tx.PrepareContext(ctx, `DELETE FROM sync_pending WHERE partnership = ? AND side = ? AND crm_guid = ?`)
+			if err != nil {
 				return err
+			}
+			defer settle.Close()
+			for _, p := range c.Settled {
+				if _, err := settle.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID); err != nil {
+					return err
+				}
 			}
 		}
 		for _, d := range c.Duplicates {
