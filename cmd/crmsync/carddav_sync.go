@@ -81,11 +81,8 @@ func carddavEnable(ctx context.Context, env *Env, args []string) error {
 	default:
 		return err
 	}
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.checkedEngine(ctx, p, u)
 	if err != nil {
-		return err
-	}
-	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
 		return err
 	}
 	return turnOn(ctx, env, d, eng, u, *now, *later, fmt.Sprintf(

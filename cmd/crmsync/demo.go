@@ -96,11 +96,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err := d.state.SavePartnership(ctx, p); err != nil {
 		return err
 	}
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.checkedEngine(ctx, p, u)
 	if err != nil {
-		return err
-	}
-	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
 		return err
 	}
 	if *noSync {

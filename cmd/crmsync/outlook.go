@@ -136,11 +136,8 @@ func outlookEnable(ctx context.Context, env *Env, args []string) error {
 		p.CursorCRM = "" // the set changed: list it again in full
 	}
 	p.Mode, p.Filter, p.Policy = *mode, *filter, pol
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.checkedEngine(ctx, p, u)
 	if err != nil {
-		return err
-	}
-	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
 		return err
 	}
 	userCtx := crmsync.WithUser(ctx, u)

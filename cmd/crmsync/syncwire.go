@@ -183,6 +183,19 @@ func (d *syncDeps) findContactsFolder(ctx context.Context, u *crmsync.User, rc r
 	return rc, nil
 }
 
+// checkedEngine builds the engine of p once sync may run for u: the
+// prerequisites pass (rights, settings) and the remote answers.
+func (d *syncDeps) checkedEngine(ctx context.Context, p *engine.Partnership, u *crmsync.User) (*engine.Engine, error) {
+	eng, err := d.engineFor(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.CheckPrerequisites(ctx, d.svc, u, reachable(eng.Remote)); err != nil {
+		return nil, err
+	}
+	return eng, nil
+}
+
 func reachable(r engine.Replica) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
