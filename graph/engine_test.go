@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/outlook"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
@@ -68,28 +68,6 @@ func (f *engineFixture) cycle(tb testing.TB) engine.Counts {
 	return run.Counts
 }
 
-// crmPatch turns record fields into a CRM patch (enums by value GUID,
-// the photo in base64).
-func (f *engineFixture) crmPatch(tb testing.TB, fields map[string]string, photo []byte) crm.Patch {
-	tb.Helper()
-	set := map[string]string{}
-	for k, v := range fields {
-		def, _ := crm.LookupField(crm.Contacts, k)
-		switch {
-		case k == crm.FieldPicture:
-			v = base64.StdEncoding.EncodeToString(photo)
-		case def.Kind == crm.Enum:
-			ev, err := f.svc.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			v = ev.GUID
-		}
-		set[k] = v
-	}
-	return crm.Patch{Set: set}
-}
-
 func (f *engineFixture) seedCRM(tb testing.TB, n int) []crm.SaveResult {
 	tb.Helper()
 	var patches []crm.Patch
@@ -105,7 +83,7 @@ func (f *engineFixture) seedCRM(tb testing.TB, n int) []crm.SaveResult {
 		for _, a := range []string{crm.AddressBusiness, crm.AddressHome, crm.AddressOther} {
 			fields[a+"CountryEn"] = []string{"Czech Republic", "Germany", "United States"}[i%3]
 		}
-		patches = append(patches, f.crmPatch(tb, fields, photo))
+		patches = append(patches, crmtest.Patch(tb, f.svc, fields, photo))
 	}
 	res, err := f.svc.Save(f.uctx, crm.Contacts, patches, crm.SaveOptions{})
 	if err != nil {

@@ -2,13 +2,13 @@ package remote_test
 
 import (
 	"context"
-	"encoding/base64"
 	"path/filepath"
 	"testing"
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/carddav/remote"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 	"golang.org/x/crypto/bcrypt"
@@ -77,29 +77,6 @@ func (f *syncFixture) save(t *testing.T, patches []crm.Patch) []crm.SaveResult {
 	return res
 }
 
-// crmPatch turns contact i into a CRM patch: enum fields by value GUID,
-// the photo in base64.
-func (f *syncFixture) crmPatch(t *testing.T, i int) crm.Patch {
-	t.Helper()
-	fields, photo := withPhoto(t, i)
-	set := map[string]string{}
-	for k, v := range fields {
-		def, _ := crm.LookupField(crm.Contacts, k)
-		switch {
-		case k == crm.FieldPicture:
-			v = base64.StdEncoding.EncodeToString(photo)
-		case def.Kind == crm.Enum:
-			ev, err := f.svc.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v = ev.GUID
-		}
-		set[k] = v
-	}
-	return crm.Patch{Set: set}
-}
-
 // compareSides checks that the CRM and the address book hold the same
 // contacts (matched by Email 1) with the same value in every synced field
 // (SPEC M9), photos by hash.
@@ -141,7 +118,8 @@ func TestEngineSync(t *testing.T) {
 		const n = 200
 		var patches []crm.Patch
 		for i := range n {
-			patches = append(patches, f.crmPatch(t, i))
+			fields, photo := withPhoto(t, i)
+			patches = append(patches, crmtest.Patch(t, f.svc, fields, photo))
 		}
 		saved := f.save(t, patches)
 
