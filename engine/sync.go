@@ -75,14 +75,14 @@ func (e *Engine) startListing(ctx context.Context, cursor string) {
 
 // takeListing waits for the listing under way, if any, and returns it if
 // it lists from cursor (ok); one from another cursor is dropped.
-func (e *Engine) takeListing(cursor string) (set ChangeSet, err error, ok bool) {
+func (e *Engine) takeListing(cursor string) (set ChangeSet, ok bool, err error) {
 	l := e.nextListing
 	if l == nil {
-		return ChangeSet{}, nil, false
+		return ChangeSet{}, false, nil
 	}
 	e.nextListing = nil
 	<-l.done
-	return l.set, l.err, l.cursor == cursor
+	return l.set, l.cursor == cursor, l.err
 }
 
 // Breaker thresholds (SPEC S5): a run that would delete more than this
@@ -239,33 +239,22 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 // then overlap the CRM's reading.
 func (e *Engine) list(ctx context.Context) (crmSet, remoteSet ChangeSet, err error) {
 	p := e.Partnership
-	var remoteErr error
-	remoteDone := make(chan struct{})
-	if p.CursorCRM == "" {
-		e.takeListing("") // listed in full below
-		go func() {
-			defer close(remoteDone)
-			remoteSet, remoteErr = e.Remote.Changes(ctx, "")
-		}()
+	if p.CursorCRM == "" && e.nextListing == nil {
+		e.startListing(ctx, "")
 	}
-	crmSet, err = e.CRM.Changes(ctx, p.CursorCRM)
-	if p.CursorCRM == "" {
-		<-remoteDone
-	} else if err == nil {
-		remoteCursor := p.CursorRemote
-		if crmSet.Complete {
-			remoteCursor = ""
-		}
-		var started bool
-		if remoteSet, remoteErr, started = e.takeListing(remoteCursor); !started {
-			remoteSet, remoteErr = e.Remote.Changes(ctx, remoteCursor)
-		}
+	if crmSet, err = e.CRM.Changes(ctx, p.CursorCRM); err != nil {
+		return crmSet, remoteSet, fmt.Errorf("listing CRM changes: %w", err) // Cycle waits for a listing under way
+	}
+	remoteCursor := p.CursorRemote
+	if crmSet.Complete {
+		remoteCursor = ""
+	}
+	remoteSet, ok, err := e.takeListing(remoteCursor)
+	if !ok {
+		remoteSet, err = e.Remote.Changes(ctx, remoteCursor)
 	}
 	if err != nil {
-		return crmSet, remoteSet, fmt.Errorf("listing CRM changes: %w", err)
-	}
-	if remoteErr != nil {
-		return crmSet, remoteSet, fmt.Errorf("listing remote changes: %w", remoteErr)
+		return crmSet, remoteSet, fmt.Errorf("listing remote changes: %w", err)
 	}
 	return crmSet, remoteSet, nil
 }
