@@ -384,7 +384,11 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 // they are: json.Marshal would check and compact again each body, JSON
 // this client encoded itself.
 func encodeRequests(reqs []batchRequest) ([]byte, error) {
-	b := []byte(`{"requests":[`)
+	size := 16
+	for _, r := range reqs {
+		size += len(r.Body) + 256
+	}
+	b := append(make([]byte, 0, size), `{"requests":[`...)
 	for i, r := range reqs {
 		if i > 0 {
 			b = append(b, ',')

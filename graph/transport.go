@@ -330,7 +330,12 @@ func (cl *Client) once(ctx context.Context, c call) (*reply, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponse {
+		buf.Grow(int(resp.ContentLength)) // one allocation, not a doubling series
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxResponse))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer to %s: %w", c.method, err)
 	}

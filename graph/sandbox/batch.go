@@ -140,7 +140,11 @@ func (s *Server) batch(req *request) response {
 // encodeResponses writes the $batch answer by hand: json.Marshal would
 // check and compact again every inner body, JSON this server rendered.
 func encodeResponses(results []batchResponse) json.RawMessage {
-	b := []byte(`{"responses":[`)
+	size := 16
+	for _, r := range results {
+		size += len(r.Body) + 256
+	}
+	b := append(make([]byte, 0, size), `{"responses":[`...)
 	for i, r := range results {
 		if i > 0 {
 			b = append(b, ',')

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -166,7 +167,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.write(w, *res)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, outlook.MaxPhotoBytes+1))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= outlook.MaxPhotoBytes {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, outlook.MaxPhotoBytes+1))
+	body := buf.Bytes()
 	if err != nil {
 		s.write(w, s.errorResponse(http.StatusBadRequest, "BadRequest", "Could not read the request body."))
 		return
@@ -308,6 +314,7 @@ func (s *Server) write(w http.ResponseWriter, res response) {
 			w.Header().Add(k, v)
 		}
 	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(res.body)))
 	status := res.status
 	if status == 0 {
 		status = http.StatusOK
