@@ -332,7 +332,7 @@ func (cl *Client) once(ctx context.Context, c call) (*reply, error) {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	if resp.ContentLength > 0 && resp.ContentLength <= maxResponse {
-		buf.Grow(int(resp.ContentLength)) // one allocation, not a doubling series
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead) // one allocation: ReadFrom wants MinRead spare
 	}
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxResponse))
 	data := buf.Bytes()

@@ -169,7 +169,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= outlook.MaxPhotoBytes {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, outlook.MaxPhotoBytes+1))
 	body := buf.Bytes()
