@@ -37,7 +37,10 @@
 //     (dropped by version) rather than later, mixed with users' edits —
 //     and so that the remote's cursor moves past the contacts it created:
 //     a delta cursor from before a create may never report that
-//     contact's deletion (the in-memory mailbox does not).
+//     contact's deletion (the in-memory mailbox does not). That next
+//     listing starts while the last batch of writes is still on its way
+//     and is then joined with a short one from where it ended, so the
+//     echoes of a large first sync are mostly listed before it ends.
 //
 // A Runner repeats cycles on CRM changes and on a poll interval (M12); a
 // CRMReplica is the CRM side, over the CRM service with the user's rights.

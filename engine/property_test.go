@@ -72,6 +72,9 @@ func TestSyncProperties(t *testing.T) {
 		defer os.RemoveAll(dir)
 		w := newWorldIn(rt, dir)
 		defer w.db.Close()
+		// Small batches overlap their writes and commits and start the
+		// next pass's listing while the last writes are under way.
+		w.eng.BatchSize = rapid.SampledFrom([]int{1, 2, 3, 500}).Draw(rt, "batch size")
 		sys := crm.System(context.Background())
 		boss, err := w.crm.AddUser(sys, "boss", "x", false)
 		if err != nil {
@@ -435,5 +438,5 @@ func (w *world) restart() {
 	w.outlook.Faults = faults
 	old := w.crmSide
 	w.crmSide = &engine.CRMReplica{CRM: old.CRM, User: old.User, Filter: p.Filter, Mode: p.Mode, SystemJournal: old.SystemJournal}
-	w.eng = &engine.Engine{Partnership: p, State: w.state, CRM: w.crmSide, Remote: w.outlook, Journal: w.crmSide, Now: w.clock.Now}
+	w.eng = &engine.Engine{Partnership: p, State: w.state, CRM: w.crmSide, Remote: w.outlook, Journal: w.crmSide, Now: w.clock.Now, BatchSize: w.eng.BatchSize}
 }

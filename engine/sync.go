@@ -47,13 +47,14 @@ type Engine struct {
 	// sentUpdates are remote updates whose outcome was lost, by CRM id:
 	// a remote value equal to what was sent is the engine's own write.
 	sentUpdates map[string]Pending
-	// nextListing is the next pass's remote listing, started as soon as
-	// this pass's remote writes have all returned, so that it overlaps
-	// the last commit; nil when none is under way.
+	// nextListing is the next pass's remote listing, started while this
+	// pass's last remote writes are still under way (see remoteWritten);
+	// nil when none is under way.
 	nextListing *listing
-	// remoteWritten, when set, is called once all of a pass's remote
-	// writes have returned.
-	remoteWritten func()
+	// remoteWritten, when set, is called when only the last batch of a
+	// pass's remote writes is still on its way (last false), and again
+	// once it has returned (last true).
+	remoteWritten func(last bool)
 }
 
 // listing is a remote listing under way.
@@ -71,6 +72,61 @@ func (e *Engine) startListing(ctx context.Context, cursor string) {
 		l.set, l.err = e.Remote.Changes(ctx, cursor)
 	}()
 	e.nextListing = l
+}
+
+// extendListing follows the listing under way with one from the cursor
+// it ends at, once it ends: the two, joined, list what changed from the
+// first one's cursor up to now. The first one, started while the pass's
+// last writes were on their way, has taken in most of their echoes, so
+// the next pass waits only for the few changes since (on a first sync of
+// 3,000 contacts into Outlook: one delta page instead of three in a row).
+func (e *Engine) extendListing(ctx context.Context) {
+	first := e.nextListing
+	l := &listing{cursor: first.cursor, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		<-first.done
+		if first.err != nil {
+			l.set, l.err = e.Remote.Changes(ctx, first.cursor)
+			return
+		}
+		var then ChangeSet
+		if then, l.err = e.Remote.Changes(ctx, first.set.Cursor); l.err == nil {
+			l.set = first.set.followedBy(then)
+		}
+	}()
+	e.nextListing = l
+}
+
+// followedBy joins cs with then, a listing from cs's cursor, into one
+// listing from cs's start to then's cursor: an item listed by both is as
+// then lists it (changed again, deleted, or back). A full listing (a
+// remote without change tracking, an expired cursor) replaces all before.
+func (cs ChangeSet) followedBy(then ChangeSet) ChangeSet {
+	if then.Complete {
+		return then
+	}
+	later := make(map[string]bool, len(then.Records)+len(then.Deleted))
+	for _, r := range then.Records {
+		later[r.ID] = true
+	}
+	for _, id := range then.Deleted {
+		later[id] = true
+	}
+	out := ChangeSet{Complete: cs.Complete, Cursor: then.Cursor}
+	for _, r := range cs.Records {
+		if !later[r.ID] {
+			out.Records = append(out.Records, r)
+		}
+	}
+	for _, id := range cs.Deleted {
+		if !later[id] {
+			out.Deleted = append(out.Deleted, id)
+		}
+	}
+	out.Records = append(out.Records, then.Records...)
+	out.Deleted = append(out.Deleted, then.Deleted...)
+	return out
 }
 
 // takeListing waits for the listing under way, if any, and returns it if
@@ -180,7 +236,17 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 	e.remoteWritten = nil
 	if more {
 		cursor := remoteSet.Cursor
-		e.remoteWritten = func() { e.startListing(ctx, cursor) }
+		// A remote that lists everything each time (a CardDAV book
+		// without sync-collection) would only list twice.
+		early := !remoteSet.Complete || p.CursorRemote == ""
+		e.remoteWritten = func(last bool) {
+			switch {
+			case e.nextListing == nil && (last || early):
+				e.startListing(ctx, cursor)
+			case last:
+				e.extendListing(ctx)
+			}
+		}
 	}
 	crmSet.Records = e.dropEchoes(CRMSide, crmSet)
 	remoteSet.Records = e.dropEchoes(RemoteSide, remoteSet)
