@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/crmsync/crmsync/graph/sandbox"
 	"github.com/crmsync/crmsync/outlook"
@@ -115,4 +117,47 @@ func BenchmarkNoChangeDelta100k(b *testing.B) {
 			b.Fatalf("status %d, %d entries", res.StatusCode, len(body.Value))
 		}
 	}
+}
+
+// BenchmarkChainedBatches50ms sends 3,000 creates as $batch requests of 20
+// chained with dependsOn, four in flight, with 50 ms added per request: the
+// Graph client's first-sync pattern with no engine. Its x-bound (wall time
+// over N × 50 ms / 4) is the floor of the engine benchmark's
+// (graph.BenchmarkEngineFirstSync3000): what the sandbox's own work on
+// this machine adds to every request.
+func BenchmarkChainedBatches50ms(b *testing.B) {
+	const latency, n, per, inFlight = 50 * time.Millisecond, 3000, sandbox.MaxBatch, 4
+	var wall time.Duration
+	for b.Loop() {
+		srv := httptest.NewServer(sandbox.NewServer(outlook.NewMemory(), sandbox.Options{Latency: latency}))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range inFlight {
+			wg.Go(func() {
+				for {
+					first := int(next.Add(per)) - per
+					if first >= n {
+						return
+					}
+					var reqs []map[string]any
+					for i := first; i < first+per; i++ {
+						r := map[string]any{"id": fmt.Sprint(i), "method": "POST", "url": "/me/contacts",
+							"headers": map[string]string{"Content-Type": "application/json"}, "body": contactBody(i)}
+						if i > first {
+							r["dependsOn"] = []string{fmt.Sprint(i - 1)}
+						}
+						reqs = append(reqs, r)
+					}
+					body, _ := json.Marshal(map[string]any{"requests": reqs})
+					benchPost(b, srv.Client(), srv.URL+"/v1.0/$batch", body)
+				}
+			})
+		}
+		wg.Wait()
+		wall += time.Since(start)
+		srv.Close()
+	}
+	bound := time.Duration(n/per) * latency / inFlight
+	b.ReportMetric(float64(wall)/float64(b.N)/float64(bound), "x-bound")
 }
