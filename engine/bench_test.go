@@ -12,6 +12,7 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/outlook"
 )
 
 // seedCRM creates n contacts in batches, as an import would.
@@ -95,6 +96,38 @@ func BenchmarkFirstSync(b *testing.B) {
 				w.db.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkFirstSyncFromOutlook is the first sync of 3,000 Outlook
+// contacts, each with a title, a suffix and two countries, into an empty
+// CRM: the other direction, where enum names become CRM enum values.
+func BenchmarkFirstSyncFromOutlook(b *testing.B) {
+	const n = 3000
+	for range b.N {
+		b.StopTimer()
+		w := newWorldIn(b, b.TempDir())
+		for i := range n {
+			c := &outlook.Contact{GivenName: fmt.Sprint("First", i), Surname: "Last",
+				Title: []string{"Mr.", "Ms.", "Dr."}[i%3], Generation: []string{"Jr.", "III"}[i%2],
+				EmailAddresses:  []outlook.EmailAddress{{Address: fmt.Sprintf("o%d@example.com", i)}},
+				BusinessAddress: &outlook.PhysicalAddress{City: "Praha", CountryOrRegion: []string{"Czech Republic", "Germany", "United States"}[i%3]},
+				HomeAddress:     &outlook.PhysicalAddress{City: "Wien", CountryOrRegion: "Austria"}}
+			if _, err := w.mb.Create("", c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		b.StartTimer()
+		start := time.Now()
+		run := w.cycle()
+		elapsed := time.Since(start)
+		b.StopTimer()
+		if run.Counts.CreatedInCRM != n {
+			b.Fatalf("created %d in the CRM, want %d", run.Counts.CreatedInCRM, n)
+		}
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "contacts/s")
+		w.db.Close()
 	}
 }
 

@@ -29,7 +29,13 @@ type CRMReplica struct {
 
 	mu    sync.Mutex
 	enums map[string]crm.EnumValue // GUID → value
+	// resolved holds the values EnsureEnumValue gave this cycle, by type
+	// and name: it is a write transaction, too dear for every enum field
+	// of every contact of a first sync.
+	resolved map[enumName]crm.EnumValue
 }
+
+type enumName struct{ enumType, name string }
 
 var _ Replica = (*CRMReplica)(nil)
 var _ ConflictJournal = (*CRMReplica)(nil)
@@ -45,6 +51,9 @@ func (c *CRMReplica) ctx(ctx context.Context) context.Context { return crm.WithU
 // a complete listing.
 func (c *CRMReplica) Changes(ctx context.Context, cursor string) (ChangeSet, error) {
 	ctx = c.ctx(ctx)
+	c.mu.Lock()
+	c.resolved = nil // an admin may have renamed a value since
+	c.mu.Unlock()
 	target, err := c.CRM.LastChangeID(ctx)
 	if err != nil {
 		return ChangeSet{}, err
@@ -352,6 +361,31 @@ func (c *CRMReplica) loadEnumsLocked(ctx context.Context) {
 	}
 }
 
+// ensureEnum is CRM.EnsureEnumValue, once per type and name a cycle.
+func (c *CRMReplica) ensureEnum(ctx context.Context, enumType, name string) (crm.EnumValue, error) {
+	key := enumName{enumType, name}
+	c.mu.Lock()
+	ev, ok := c.resolved[key]
+	c.mu.Unlock()
+	if ok {
+		return ev, nil
+	}
+	ev, err := c.CRM.EnsureEnumValue(ctx, enumType, name)
+	if err != nil {
+		return ev, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.resolved == nil {
+		c.resolved = map[enumName]crm.EnumValue{}
+	}
+	c.resolved[key] = ev
+	if c.enums != nil {
+		c.enums[ev.GUID] = ev
+	}
+	return ev, nil
+}
+
 // Get reads contacts by GUID, with photos.
 func (c *CRMReplica) Get(ctx context.Context, ids []string) ([]Record, error) {
 	ctx = c.ctx(ctx)
@@ -534,15 +568,10 @@ func (c *CRMReplica) crmValues(ctx context.Context, op Op, createCompany bool) (
 		switch def.Kind {
 		case crm.Enum:
 			if v != "" {
-				ev, err := c.CRM.EnsureEnumValue(ctx, def.EnumType, v)
+				ev, err := c.ensureEnum(ctx, def.EnumType, v)
 				if err != nil {
 					return nil, err
 				}
-				c.mu.Lock()
-				if c.enums != nil {
-					c.enums[ev.GUID] = ev
-				}
-				c.mu.Unlock()
 				v = ev.GUID
 			}
 		case crm.Binary:
@@ -592,7 +621,7 @@ func (c *CRMReplica) companyFor(ctx context.Context, name string, fields map[str
 		set["Address1"+part] = fields[crm.AddressBusiness+part]
 	}
 	if country := fields[crm.AddressBusiness+"CountryEn"]; country != "" {
-		ev, err := c.CRM.EnsureEnumValue(ctx, crm.EnumCountry, country)
+		ev, err := c.ensureEnum(ctx, crm.EnumCountry, country)
 		if err != nil {
 			return "", err
 		}

@@ -557,3 +557,44 @@ func TestOverlappingBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestTitlesFromOutlook: titles typed in Outlook become CRM enum values,
+// one per name whatever its case, also when many contacts of one cycle
+// share a new one (the replica resolves each name once a cycle).
+func TestTitlesFromOutlook(t *testing.T) {
+	w := newWorld(t)
+	titles := []string{"Ing.", "ing.", "Mgr.", "Dr.", "Ing."}
+	for i, title := range titles {
+		w.outlookCreate(map[string]string{crm.FieldFirstName: fmt.Sprint("Jana", i), crm.FieldPrefix: title})
+	}
+	if c := w.cycle().Counts; c.CreatedInCRM != len(titles) {
+		t.Fatalf("counts %+v", c)
+	}
+	w.outlookCreate(map[string]string{crm.FieldFirstName: "Later", crm.FieldPrefix: "MGR."})
+	w.cycle()
+
+	values, err := w.crm.EnumValues(w.ctx, crm.EnumPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	byGUID := map[string]string{}
+	for _, v := range values {
+		names[strings.ToLower(v.En)]++
+		byGUID[v.GUID] = v.En
+	}
+	for _, name := range []string{"ing.", "mgr.", "dr."} {
+		if names[name] != 1 {
+			t.Errorf("the CRM holds %d prefix values named %q, want 1", names[name], name)
+		}
+	}
+	items, err := w.crm.Items(w.ctx, crm.Contacts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if byGUID[it.Get(crm.FieldPrefix)] == "" {
+			t.Errorf("contact %s: prefix %q is no prefix value", it.Get(crm.FieldFirstName), it.Get(crm.FieldPrefix))
+		}
+	}
+}

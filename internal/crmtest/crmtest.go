@@ -4,10 +4,20 @@ package crmtest
 import (
 	"context"
 	"encoding/base64"
+	"sync"
 	"testing"
 
 	crm "github.com/crmsync/crmsync"
 )
+
+// resolved caches enum GUIDs by CRM, type and name: seeding thousands of
+// contacts would otherwise spend most of its time in EnsureEnumValue.
+var resolved sync.Map
+
+type enumKey struct {
+	crm            crm.CRM
+	enumType, name string
+}
 
 // Patch turns contact fields as a sync record holds them (enums by
 // English name, the picture by its hash) into a patch Save takes: enum
@@ -21,11 +31,16 @@ func Patch(tb testing.TB, c crm.CRM, fields map[string]string, photo []byte) crm
 		case k == crm.FieldPicture:
 			v = base64.StdEncoding.EncodeToString(photo)
 		case def.Kind == crm.Enum:
-			ev, err := c.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
-			if err != nil {
-				tb.Fatal(err)
+			key := enumKey{c, def.EnumType, v}
+			guid, ok := resolved.Load(key)
+			if !ok {
+				ev, err := c.EnsureEnumValue(crm.System(context.Background()), def.EnumType, v)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				guid, _ = resolved.LoadOrStore(key, ev.GUID)
 			}
-			v = ev.GUID
+			v = guid.(string)
 		}
 		set[k] = v
 	}
