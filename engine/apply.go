@@ -41,9 +41,9 @@ func (e *Engine) apply(ctx context.Context, plans []plan, run *Run) (clean bool,
 		o := sent[0]
 		sent = sent[1:]
 		<-o.sent
-		if len(sent) <= 1 && next == len(plans) && err == nil && o.err == nil && e.remoteWritten != nil {
-			// The next pass's listing overlaps the last writes and commits.
-			e.remoteWritten(len(sent) == 0)
+		if err == nil && o.err == nil && e.remoteWritten != nil {
+			// The next pass's listing overlaps the writes and commits.
+			e.remoteWritten(len(sent) == 0 && next == len(plans))
 		}
 		if err != nil {
 			continue // wait for the writes under way, start no more

@@ -38,9 +38,9 @@
 //     and so that the remote's cursor moves past the contacts it created:
 //     a delta cursor from before a create may never report that
 //     contact's deletion (the in-memory mailbox does not). That next
-//     listing starts while the last batch of writes is still on its way
-//     and is then joined with a short one from where it ended, so the
-//     echoes of a large first sync are mostly listed before it ends.
+//     listing starts after the first batch of writes and is extended,
+//     from where it ended, after later ones, so the echoes of a large
+//     first sync are mostly listed while it still writes.
 //
 // A Runner repeats cycles on CRM changes and on a poll interval (M12); a
 // CRMReplica is the CRM side, over the CRM service with the user's rights.

@@ -48,12 +48,11 @@ type Engine struct {
 	// a remote value equal to what was sent is the engine's own write.
 	sentUpdates map[string]Pending
 	// nextListing is the next pass's remote listing, started while this
-	// pass's last remote writes are still under way (see remoteWritten);
-	// nil when none is under way.
+	// pass's remote writes are still under way (see remoteWritten); nil
+	// when none is under way.
 	nextListing *listing
-	// remoteWritten, when set, is called when only the last batch of a
-	// pass's remote writes is still on its way (last false), and again
-	// once it has returned (last true).
+	// remoteWritten, when set, is called each time a batch of a pass's
+	// remote writes has returned; last says it was the pass's last.
 	remoteWritten func(last bool)
 }
 
@@ -63,6 +62,15 @@ type listing struct {
 	done   chan struct{}
 	set    ChangeSet
 	err    error
+}
+
+func (l *listing) finished() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (e *Engine) startListing(ctx context.Context, cursor string) {
@@ -76,10 +84,11 @@ func (e *Engine) startListing(ctx context.Context, cursor string) {
 
 // extendListing follows the listing under way with one from the cursor
 // it ends at, once it ends: the two, joined, list what changed from the
-// first one's cursor up to now. The first one, started while the pass's
-// last writes were on their way, has taken in most of their echoes, so
-// the next pass waits only for the few changes since (on a first sync of
-// 3,000 contacts into Outlook: one delta page instead of three in a row).
+// first one's cursor up to now. Extended after each batch of writes, the
+// listing takes in their echoes while the next batches are on their way,
+// so the next pass waits only for the last batch's (on a first sync of
+// 3,000 contacts into Outlook: one delta page instead of 3 in a row, or of
+// 15 where Graph stops delta pages at 200).
 func (e *Engine) extendListing(ctx context.Context) {
 	first := e.nextListing
 	l := &listing{cursor: first.cursor, done: make(chan struct{})}
@@ -236,14 +245,16 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 	e.remoteWritten = nil
 	if more {
 		cursor := remoteSet.Cursor
-		// A remote that lists everything each time (a CardDAV book
-		// without sync-collection) would only list twice.
+		// The listing starts after the first batch of writes and is
+		// extended after each later one that finds it done; a remote
+		// that lists everything each time (a CardDAV book without
+		// sync-collection) is listed once, after the last.
 		early := !remoteSet.Complete || p.CursorRemote == ""
 		e.remoteWritten = func(last bool) {
 			switch {
 			case e.nextListing == nil && (last || early):
 				e.startListing(ctx, cursor)
-			case last:
+			case last || (early && e.nextListing.finished()):
 				e.extendListing(ctx)
 			}
 		}
