@@ -72,8 +72,9 @@ func TestSyncProperties(t *testing.T) {
 		defer os.RemoveAll(dir)
 		w := newWorldIn(rt, dir)
 		defer w.db.Close()
-		// Small batches overlap their writes and commits and start the
-		// next pass's listing while the last writes are under way.
+		// Small batches overlap their writes and commits, and the next
+		// pass's listing is started and extended while writes are
+		// still under way.
 		w.eng.BatchSize = rapid.SampledFrom([]int{1, 2, 3, 500}).Draw(rt, "batch size")
 		sys := crm.System(context.Background())
 		boss, err := w.crm.AddUser(sys, "boss", "x", false)

@@ -247,8 +247,9 @@ func (e *Engine) cycle(ctx context.Context, run *Run, more bool) error {
 		cursor := remoteSet.Cursor
 		// The listing starts after the first batch of writes and is
 		// extended after each later one that finds it done; a remote
-		// that lists everything each time (a CardDAV book without
-		// sync-collection) is listed once, after the last.
+		// whose listings from a cursor come whole (a CardDAV book
+		// without sync-collection, too big for an ETag cursor) is
+		// listed once, after the last.
 		early := !remoteSet.Complete || p.CursorRemote == ""
 		e.remoteWritten = func(last bool) {
 			switch {
