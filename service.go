@@ -8,8 +8,10 @@ import "context"
 // EUNAUTHORIZED, except where System(ctx) marks a trusted caller (the CLI).
 //
 // Reads return only what the user may see: items outside the user's View
-// level, and others' private items, behave as if they did not exist.
-// Writes check Edit/Delete levels and CanCreate and fail with EFORBIDDEN.
+// level, others' private items, and journals linked to a contact or company
+// the user may not see behave as if they did not exist. Writes check
+// Edit/Delete levels and CanCreate and fail with EFORBIDDEN; nobody makes
+// an item private to another user or links it to an item they may not see.
 type CRM interface {
 	// Authenticate checks a user name and the hex MD5 of the password (as
 	// eWay clients send it). EUNAUTHORIZED on any mismatch.

@@ -42,7 +42,11 @@ func parseGUID(g string) (string, error) {
 // A trashed item cannot be saved (ENOTFOUND): restore it first. A new
 // contact whose Email1Address is another contact's fails with EDUPLICATE
 // while ContactDuplicityCheckEnabled is "true". System journals are
-// read-only (EFORBIDDEN).
+// read-only (EFORBIDDEN). An item the caller may not see answers as a GUID
+// the caller may not create (EFORBIDDEN, whether it is trashed or not); an
+// item private to someone other than its writer is EFORBIDDEN; a link to a
+// company or contact the caller may not see, or that does not exist, is
+// EINVALID.
 func (s *Service) Save(ctx context.Context, folder crmsync.Folder, patches []crmsync.Patch, opts crmsync.SaveOptions) ([]crmsync.SaveResult, error) {
 	if err := checkFolder(folder); err != nil {
 		return nil, err
@@ -94,6 +98,9 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 			return nil, err
 		}
 	}
+	if err := ss.checkLinks(set, cur); err != nil {
+		return nil, err
+	}
 	if owner, ok := set[crmsync.FieldOwnerGUID]; ok && owner != "" {
 		u, err := ss.tx.UserByGUID(owner)
 		if err != nil {
@@ -107,7 +114,7 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 	var it *crmsync.Item
 	if cur == nil {
 		if !ss.c.rights[folder].CanCreate {
-			return nil, crmsync.Errorf(crmsync.EFORBIDDEN, "no right to create items in %s", folder)
+			return nil, noCreateOrEdit(folder, guid)
 		}
 		if guid == "" {
 			guid = ss.s.newGUID()
@@ -127,6 +134,13 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 			}
 		}
 	} else {
+		// An item the caller may not see answers as an unknown GUID does
+		// without the right to create, whether trashed or not.
+		if ok, err := ss.can(view, cur); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, noCreateOrEdit(folder, guid)
+		}
 		if cur.Trashed {
 			return nil, crmsync.Errorf(crmsync.ENOTFOUND, "%s item %s is in the trash; restore it first", folder, guid)
 		}
@@ -171,6 +185,9 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 	if it.Get(crmsync.FieldFileAs) == "" {
 		it.Set(crmsync.FieldFileAs, defaultFileAs(it))
 	}
+	if it.Private() && it.Owner() != ss.c.guid() && !ss.c.system {
+		return nil, crmsync.Errorf(crmsync.EFORBIDDEN, "%s item %s cannot be private to another user: only its owner may make an item private", folder, guid)
+	}
 	it.Set(crmsync.FieldModifiedByGUID, ss.c.guid())
 	it.Set(crmsync.FieldItemChanged, now)
 	if err := ss.tx.PutItem(it); err != nil {
@@ -180,7 +197,48 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 		return nil, err
 	}
 	ss.owners[string(folder)+"/"+it.GUID] = it.Owner()
+	delete(ss.links, itemKey{folder, it.GUID})
 	return it, nil
+}
+
+// noCreateOrEdit is the one answer for a GUID the caller may not create
+// and for an item the caller may not see, so that Save tells nobody
+// whether an invisible item exists.
+func noCreateOrEdit(folder crmsync.Folder, guid string) error {
+	if guid == "" {
+		return crmsync.Errorf(crmsync.EFORBIDDEN, "no right to create items in %s", folder)
+	}
+	return crmsync.Errorf(crmsync.EFORBIDDEN, "no right to create or change %s item %s", folder, guid)
+}
+
+// checkLinks refuses a patch that links the item to a company or contact
+// the caller may not see (or that does not exist: both answer alike), so
+// that nobody plants a journal or a contact into another user's private
+// contact or company. A link the patch leaves as stored is not checked.
+func (ss *session) checkLinks(set map[string]string, cur *crmsync.Item) error {
+	if ss.c.system {
+		return nil
+	}
+	for _, link := range itemLinks {
+		g, ok := set[link.field]
+		if !ok || g == "" || (cur != nil && cur.Get(link.field) == g) {
+			continue
+		}
+		it, err := ss.tx.Item(link.folder, g)
+		if err != nil {
+			return err
+		}
+		seen := false
+		if it != nil {
+			if seen, err = ss.can(view, it); err != nil {
+				return err
+			}
+		}
+		if !seen {
+			return crmsync.Errorf(crmsync.EINVALID, "field %s: no %s item %s", link.field, link.folder, g)
+		}
+	}
+	return nil
 }
 
 // checkDuplicate refuses a new contact whose Email 1 another contact not in

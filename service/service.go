@@ -147,6 +147,7 @@ type session struct {
 	tx      Tx
 	c       *caller
 	owners  map[string]string // folder/guid -> owner, for LevelRelated
+	links   map[itemKey]bool  // linked contact or company -> visible to the caller
 	enums   map[string]*crmsync.EnumValue
 	last    int64 // the last change id appended in this transaction
 	global  map[string]string
@@ -158,7 +159,7 @@ func (s *Service) newSession(ctx context.Context, tx Tx) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{ctx: ctx, s: s, tx: tx, c: c, owners: map[string]string{}, enums: map[string]*crmsync.EnumValue{}}, nil
+	return &session{ctx: ctx, s: s, tx: tx, c: c, owners: map[string]string{}, links: map[itemKey]bool{}, enums: map[string]*crmsync.EnumValue{}}, nil
 }
 
 // read runs fn in a read transaction as the caller of ctx.
@@ -233,7 +234,11 @@ func (ss *session) ownerOf(folder crmsync.Folder, guid string) (string, error) {
 }
 
 // can reports whether the caller reaches it at the level of its folder's
-// right picked by pick (View, Edit or Delete).
+// right picked by pick (View, Edit or Delete). A journal is, in addition,
+// only reachable when the caller may see the contact and the company it is
+// linked to: the one visibility rule that keeps the journals of a private
+// contact private on every path (lists, search, the change feed, the
+// journal block of the sync).
 func (ss *session) can(pick func(crmsync.Rights) crmsync.Level, it *crmsync.Item) (bool, error) {
 	if ss.c.system {
 		return true, nil
@@ -241,10 +246,7 @@ func (ss *session) can(pick func(crmsync.Rights) crmsync.Level, it *crmsync.Item
 	level := pick(ss.c.rights[it.Folder])
 	var lookupErr error
 	ok := crmsync.Reach(level, ss.c.guid(), it, func() bool {
-		for _, link := range []struct {
-			folder crmsync.Folder
-			field  string
-		}{{crmsync.Companies, crmsync.FieldCompanyGUID}, {crmsync.Contacts, crmsync.FieldContactGUID}} {
+		for _, link := range itemLinks {
 			g := it.Get(link.field)
 			if g == "" {
 				continue
@@ -260,7 +262,45 @@ func (ss *session) can(pick func(crmsync.Rights) crmsync.Level, it *crmsync.Item
 		}
 		return false
 	})
-	return ok, lookupErr
+	if !ok || lookupErr != nil || it.Folder != crmsync.Journal {
+		return ok, lookupErr
+	}
+	for _, link := range itemLinks {
+		if g := it.Get(link.field); g != "" {
+			if seen, err := ss.linkVisible(link.folder, g); err != nil || !seen {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// itemLinks are the fields that link an item to a company or a contact.
+var itemLinks = []struct {
+	folder crmsync.Folder
+	field  string
+}{{crmsync.Companies, crmsync.FieldCompanyGUID}, {crmsync.Contacts, crmsync.FieldContactGUID}}
+
+// linkVisible reports whether the caller may see the linked item (trashed
+// or not), cached per call. A link to an item that does not exist hides
+// nothing.
+func (ss *session) linkVisible(folder crmsync.Folder, guid string) (bool, error) {
+	k := itemKey{folder, guid}
+	if v, ok := ss.links[k]; ok {
+		return v, nil
+	}
+	it, err := ss.tx.Item(folder, guid)
+	if err != nil {
+		return false, err
+	}
+	v := true
+	if it != nil {
+		if v, err = ss.can(view, it); err != nil {
+			return false, err
+		}
+	}
+	ss.links[k] = v
+	return v, nil
 }
 
 func view(r crmsync.Rights) crmsync.Level { return r.View }
