@@ -14,6 +14,9 @@ import (
 type Param struct {
 	Name   string
 	Values []string
+	// spelled is the name as the input wrote it ("type"), written back so
+	// that a card comes back in the case its client sent.
+	spelled string
 }
 
 // Property is one content line of a card. Value is kept as the escaped text
@@ -21,10 +24,14 @@ type Param struct {
 // property this package does not map is written back exactly as it came.
 type Property struct {
 	Group  string // e.g. "item1" in item1.X-ABLabel; kept as written
-	Name   string // upper case
+	Name   string // upper case, for matching; written as the input spelled it
 	Params []Param
 	Value  string
 	Line   int // first input line, for error messages; 0 for built properties
+	// spelled is the name as the input wrote it ("X-ABLabel"); Encode
+	// writes it while it still names the property (equal to Name but for
+	// case).
+	spelled string
 }
 
 // Card is one vCard: its properties in input order, BEGIN and END excluded.
@@ -75,7 +82,7 @@ func (p *Property) clone() *Property {
 	q := *p
 	q.Params = make([]Param, len(p.Params))
 	for i, pa := range p.Params {
-		q.Params[i] = Param{Name: pa.Name, Values: append([]string(nil), pa.Values...)}
+		q.Params[i] = Param{Name: pa.Name, Values: append([]string(nil), pa.Values...), spelled: pa.spelled}
 	}
 	return &q
 }
@@ -329,7 +336,7 @@ func parseLine(l logicalLine) (*Property, error) {
 	if name == "" {
 		return nil, bad("empty property name in %q", clip(s))
 	}
-	p.Name = strings.ToUpper(name)
+	p.Name, p.spelled = strings.ToUpper(name), name
 	// Parameters.
 	for s[i] == ';' {
 		i++
@@ -340,7 +347,8 @@ func parseLine(l logicalLine) (*Property, error) {
 		if j == len(s) {
 			return nil, bad("no ':' after the parameters of %s", p.Name)
 		}
-		pname := strings.ToUpper(strings.TrimSpace(string(s[i:j])))
+		spelled := strings.TrimSpace(string(s[i:j]))
+		pname := strings.ToUpper(spelled)
 		if s[j] != '=' {
 			// vCard 2.1 bare parameter: WORK, VOICE, QUOTED-PRINTABLE.
 			i = j
@@ -359,7 +367,7 @@ func parseLine(l logicalLine) (*Property, error) {
 			return nil, bad("empty parameter name in %s", p.Name)
 		}
 		i = j + 1
-		pa := Param{Name: pname}
+		pa := Param{Name: pname, spelled: spelled}
 		for {
 			var v []byte
 			if i < len(s) && s[i] == '"' {
@@ -540,9 +548,9 @@ func (p *Property) line() string {
 	if p.Group != "" {
 		sb.WriteString(p.Group + ".")
 	}
-	sb.WriteString(p.Name)
+	sb.WriteString(spelling(p.Name, p.spelled))
 	for _, pa := range p.Params {
-		sb.WriteString(";" + pa.Name)
+		sb.WriteString(";" + spelling(pa.Name, pa.spelled))
 		if len(pa.Values) == 0 {
 			continue
 		}
@@ -565,6 +573,15 @@ func (p *Property) line() string {
 	v = strings.ReplaceAll(v, "\n", `\n`)
 	sb.WriteString(strings.ReplaceAll(v, "\r", ""))
 	return sb.String()
+}
+
+// spelling returns the name as the input wrote it, unless the name was
+// changed since.
+func spelling(name, spelled string) string {
+	if spelled != "" && strings.EqualFold(name, spelled) {
+		return spelled
+	}
+	return name
 }
 
 // writeFolded writes s folded at 75 octets per line (RFC 6350 §3.2),
@@ -713,11 +730,14 @@ func typeFromMedia(mt string) string {
 	return ""
 }
 
-// parseDataURI decodes "data:<mediatype>;base64,<data>".
+// parseDataURI decodes "data:<mediatype>;base64,<data>", also when the
+// value escapes the URI's ';' and ',' as TEXT (Thunderbird's CardBook
+// writes "data:image/JPEG\;base64\,...").
 func parseDataURI(v string) (mediatype string, data []byte, ok bool) {
 	if len(v) < 5 || !strings.EqualFold(v[:5], "data:") {
 		return "", nil, false
 	}
+	v = unescapeText(v)
 	rest := v[5:]
 	comma := strings.IndexByte(rest, ',')
 	if comma < 0 {

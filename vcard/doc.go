@@ -9,7 +9,8 @@
 // writes parameter values unquoted, never folds lines, skips malformed
 // lines silently and knows nothing of QUOTED-PRINTABLE or CHARSET. A Card
 // keeps every property as written, so a card is rewritten by changing
-// only the properties whose mapped values changed (Update, Encode); every
+// only the properties whose mapped values changed (Update, Encode), names
+// in the case the input spelled them; every
 // other property — X- and unknown ones, item groups with X-ABLabel, IMPP,
 // BDAY, CATEGORIES, a second ORG, a fourth EMAIL — comes back untouched.
 // ToGoVCard and FromGoVCard convert to go-webdav's card type when needed.

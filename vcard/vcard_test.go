@@ -299,7 +299,7 @@ func TestRemovingGroupedPropertyDropsItsLabel(t *testing.T) {
 	if strings.Contains(out, "555") || strings.Contains(out, "GRAND_CENTRAL") {
 		t.Errorf("TEL or its label left:\n%s", out)
 	}
-	if !strings.Contains(out, "item2.X-ABLABEL:_$!<Spouse>!$_") {
+	if !strings.Contains(out, "item2.X-ABLabel:_$!<Spouse>!$_") {
 		t.Errorf("unrelated group lost:\n%s", out)
 	}
 }
