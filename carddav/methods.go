@@ -788,7 +788,7 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	// what the client sent (RFC 4918 / 6352: a server that changes the
 	// content must not); clients then fetch it.
 	if it, err := h.reload(ctx, guid); err == nil {
-		q.st.tags[guid] = cardTag(stored)
+		q.st.tags[guid] = CardTag(stored)
 		if out, err := render(it, stored, e, card.Version()); err == nil && bytes.Equal(out, data) {
 			w.Header().Set("ETag", q.st.etag(it))
 		}

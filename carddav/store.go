@@ -28,7 +28,9 @@ type Store interface {
 	PutCard(ctx context.Context, guid string, card []byte) error
 }
 
-func cardTag(card []byte) string {
+// CardTag is the short hash of a stored card that goes into its ETag; every
+// Store computes it the same way.
+func CardTag(card []byte) string {
 	h := sha256.Sum256(card)
 	return hex.EncodeToString(h[:8])
 }
@@ -89,7 +91,7 @@ func (m *MemoryStore) Tags(context.Context) (map[string]string, error) {
 	defer m.mu.Unlock()
 	out := make(map[string]string, len(m.cards))
 	for g, c := range m.cards {
-		out[g] = cardTag(c)
+		out[g] = CardTag(c)
 	}
 	return out, nil
 }
@@ -251,7 +253,7 @@ func (s *SQLStore) Tags(ctx context.Context) (map[string]string, error) {
 func (s *SQLStore) PutCard(ctx context.Context, guid string, card []byte) error {
 	err := s.db.Update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO carddav_cards (item_guid, tag, card) VALUES (?, ?, ?)
-			ON CONFLICT (item_guid) DO UPDATE SET tag = excluded.tag, card = excluded.card`, guid, cardTag(card), card)
+			ON CONFLICT (item_guid) DO UPDATE SET tag = excluded.tag, card = excluded.card`, guid, CardTag(card), card)
 		return err
 	})
 	if err != nil {

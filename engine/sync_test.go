@@ -11,14 +11,14 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 	"golang.org/x/crypto/bcrypt"
 )
 
-// world is a CRM on a real SQLite file, a user, an in-memory Outlook
-// mailbox and an engine between them.
 // failer is what the helpers need of a test: *testing.T, *testing.B and
 // *rapid.T all have it.
 type failer interface {
@@ -28,35 +28,90 @@ type failer interface {
 	Errorf(format string, args ...any)
 }
 
+// world is a CRM on a real SQLite file (or PostgreSQL schema), a user, an
+// in-memory Outlook mailbox and an engine between them.
 type world struct {
 	t       failer
 	ctx     context.Context // acts as the user
-	db      *sqlite.DB
+	db      store
 	crm     *service.Service
 	user    *crm.User
 	mb      *outlook.Mailbox
 	outlook *outlook.Replica
 	crmSide *engine.CRMReplica
 	eng     *engine.Engine
-	state   *sqlite.SyncState
+	state   engine.StateStore
 	clock   *fakeClock
+}
+
+// store is what the engine's tests need of a CRM database: both the sqlite
+// and the postgres adapters offer it.
+type store interface {
+	service.Store
+	Close() error
+}
+
+// onPostgres is the name of the test that runs the sync tests again on
+// PostgreSQL: newWorld gives the worlds of its subtests a PostgreSQL store.
+const onPostgres = "TestSyncOnPostgres"
+
+// TestSyncOnPostgres runs the engine's end-to-end tests with the CRM and
+// the sync state on PostgreSQL instead of SQLite.
+func TestSyncOnPostgres(t *testing.T) {
+	for name, test := range map[string]func(*testing.T){
+		"FirstSyncBothWays":                           TestFirstSyncBothWays,
+		"EditsFlowBothWaysAndConflictsAreJournaled":   TestEditsFlowBothWaysAndConflictsAreJournaled,
+		"JournalsAppearInOutlookNoteAndNeverComeBack": TestJournalsAppearInOutlookNoteAndNeverComeBack,
+		"DeletesAndEditBeatsDelete":                   TestDeletesAndEditBeatsDelete,
+		"MassDeleteBreaker":                           TestMassDeleteBreaker,
+		"LostResponsesDoNotDuplicate":                 TestLostResponsesDoNotDuplicate,
+		"CompanyFromOutlook":                          TestCompanyFromOutlook,
+		"ManualMode":                                  TestManualMode,
+		"RunLogKeepsRunsThatDidSomething":             TestRunLogKeepsRunsThatDidSomething,
+		"OverlappingBatches":                          TestOverlappingBatches,
+		"TitlesFromOutlook":                           TestTitlesFromOutlook,
+	} {
+		t.Run(name, test)
+	}
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := newWorldIn(t, t.TempDir())
+	var db store
+	var state engine.StateStore
+	if strings.HasPrefix(t.Name(), onPostgres+"/") {
+		pg, err := postgres.Open(context.Background(), testenv.Postgres(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, state = pg, pg.SyncState()
+	} else {
+		lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, state = lite, lite.SyncState()
+	}
+	w := newWorldOn(t, db, state)
 	t.Cleanup(func() { w.db.Close() })
 	return w
 }
 
-// newWorldIn builds a world whose database lives in dir; the caller closes it.
+// newWorldIn builds a world whose SQLite database lives in dir; the caller
+// closes it.
 func newWorldIn(t failer, dir string) *world {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "crm.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "crm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newWorldOn(t, db, db.SyncState())
+}
+
+// newWorldOn builds a world on an open store.
+func newWorldOn(t failer, db store, state engine.StateStore) *world {
+	t.Helper()
+	ctx := context.Background()
 	clock := &fakeClock{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Now: clock.Now})
 	sys := crm.System(ctx)
@@ -73,7 +128,7 @@ func newWorldIn(t failer, dir string) *world {
 	if err := svc.AddToGroup(sys, "alice", "sales"); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, ctx: crm.WithUser(ctx, u), db: db, crm: svc, user: u, state: db.SyncState(), clock: clock}
+	w := &world{t: t, ctx: crm.WithUser(ctx, u), db: db, crm: svc, user: u, state: state, clock: clock}
 	w.mb = outlook.NewMemory()
 	w.mb.Now = clock.Now
 	w.outlook = outlook.NewReplica(w.mb, "")

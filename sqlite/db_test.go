@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/schema"
 	"github.com/crmsync/crmsync/sqlite"
 	"github.com/google/go-cmp/cmp"
 )
@@ -40,12 +42,13 @@ func migrationFiles(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	names := []string{schema.EnumSeed.Name} // embedded from internal/schema
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".sql") {
 			names = append(names, e.Name())
 		}
 	}
+	sort.Strings(names)
 	return names
 }
 

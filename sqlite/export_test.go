@@ -1,8 +1,10 @@
 package sqlite
 
+import "github.com/crmsync/crmsync/internal/schema"
+
 // Exported for the tests in package sqlite_test.
 var (
 	CompareVersions = compareVersions
-	EncodeFields    = encodeFields
-	DecodeFields    = decodeFields
+	EncodeFields    = schema.EncodeFields
+	DecodeFields    = schema.DecodeFields
 )

@@ -6,53 +6,23 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/crmsync/crmsync/internal/schema"
 )
 
 // migrations holds the numbered schema changes, NNNN_name.sql, applied in
-// numeric order. 0001-0099 belong to the CRM store, 0100 and up to the
+// numeric order (0002, the enum seed, comes from internal/schema). 0001-0099 belong to the CRM store, 0100 and up to the
 // sync state kept in the same file.
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-type migration struct {
-	number int
-	name   string
-	sql    string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func loadMigrations() ([]schema.Migration, error) {
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("listing migrations: %w", err)
+		return nil, err
 	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(name, "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number and an underscore", name)
-		}
-		if prev, dup := seen[n]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share number %d", prev, name, n)
-		}
-		seen[n] = name
-		b, err := migrations.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{number: n, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].number < ms[j].number })
-	return ms, nil
+	return schema.Load(sub, schema.EnumSeed)
 }
 
 // migrate applies every migration not yet recorded in schema_migrations,
@@ -72,20 +42,20 @@ func (db *DB) migrate(ctx context.Context) error {
 	for _, m := range ms {
 		err := db.Update(ctx, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE number = ?", m.number).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE number = ?", m.Number).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (number, name) VALUES (?, ?)", m.number, m.name)
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (number, name) VALUES (?, ?)", m.Number, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("applying migration %s: %w", m.name, err)
+			return fmt.Errorf("applying migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

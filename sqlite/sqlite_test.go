@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/crmsync/crmsync/carddav"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 	"github.com/crmsync/crmsync/storetest"
@@ -23,4 +24,12 @@ func MustOpen(tb testing.TB) *sqlite.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) service.Store { return MustOpen(t) })
+}
+
+func TestCardDAVStore(t *testing.T) {
+	s, err := carddav.NewSQLStore(context.Background(), MustOpen(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CardDAV(t, s)
 }

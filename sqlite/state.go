@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/schema"
 )
 
 // SyncState is the engine's state store in the CRM database (SPEC S1).
@@ -224,7 +225,7 @@ func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending [
 			if err != nil {
 				return err
 			}
-			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, int(kindOf(p)), p.SourceID, string(base)); err != nil {
+			if _, err := stmt.ExecContext(ctx, partnership, string(p.Side), p.CRMGUID, int(schema.PendingKind(p)), p.SourceID, string(base)); err != nil {
 				return err
 			}
 		}
@@ -369,22 +370,15 @@ func (s *SyncState) ResolveDuplicate(ctx context.Context, partnership int64, rem
 	})
 }
 
-type runReport struct {
-	Counts     engine.Counts
-	Conflicts  []engine.Conflict  `json:",omitempty"`
-	Duplicates []engine.Duplicate `json:",omitempty"`
-	Errors     []engine.ItemError `json:",omitempty"`
-}
-
 // SaveRun appends a run to the log.
 func (s *SyncState) SaveRun(ctx context.Context, r *engine.Run) error {
-	report, err := json.Marshal(runReport{Counts: r.Counts, Conflicts: r.Conflicts, Duplicates: r.Duplicates, Errors: r.Errors})
+	report, err := schema.EncodeRunReport(r)
 	if err != nil {
 		return err
 	}
 	return s.db.Update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (partnership, started, finished, dry_run, outcome, message, report) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.Partnership, r.Started.UTC().Format(time.RFC3339Nano), r.Finished.UTC().Format(time.RFC3339Nano), b2i(r.DryRun), r.Outcome, r.Message, string(report))
+			r.Partnership, r.Started.UTC().Format(time.RFC3339Nano), r.Finished.UTC().Format(time.RFC3339Nano), b2i(r.DryRun), r.Outcome, r.Message, report)
 		if err != nil {
 			return err
 		}
@@ -412,22 +406,12 @@ func (s *SyncState) Runs(ctx context.Context, partnership int64, limit int) ([]e
 			r.Started, _ = time.Parse(time.RFC3339Nano, started)
 			r.Finished, _ = time.Parse(time.RFC3339Nano, finished)
 			r.DryRun = dry != 0
-			var rep runReport
-			if err := json.Unmarshal([]byte(report), &rep); err != nil {
+			if err := schema.DecodeRunReport(report, &r); err != nil {
 				return err
 			}
-			r.Counts, r.Conflicts, r.Duplicates, r.Errors = rep.Counts, rep.Conflicts, rep.Duplicates, rep.Errors
 			out = append(out, r)
 		}
 		return rows.Err()
 	})
 	return out, err
-}
-
-// kindOf is a pending write's kind; the zero value means a create.
-func kindOf(p engine.Pending) engine.OpKind {
-	if p.Kind == 0 {
-		return engine.Create
-	}
-	return p.Kind
 }

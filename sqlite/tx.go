@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/schema"
 	"github.com/crmsync/crmsync/service"
 )
 
@@ -83,7 +84,7 @@ func scanItem(rows *sql.Rows) (*crmsync.Item, error) {
 	it.Folder = crmsync.Folder(folder)
 	it.Trashed = trashed != 0
 	var err error
-	if it.Fields, err = decodeFields(fields); err != nil {
+	if it.Fields, err = schema.DecodeFields(fields); err != nil {
 		return nil, fmt.Errorf("decoding fields of %s: %w", it.GUID, err)
 	}
 	return &it, nil
@@ -165,7 +166,7 @@ func (t *tx) ListIdentifiers(folder crmsync.Folder) ([]service.IdentifiedItem, e
 }
 
 func (t *tx) PutItem(it *crmsync.Item) error {
-	fields := encodeFields(it.Fields)
+	fields := schema.EncodeFields(it.Fields)
 	email, name := "", ""
 	switch it.Folder {
 	case crmsync.Contacts:
@@ -325,7 +326,7 @@ func (t *tx) Changes(folders []crmsync.Folder, base, target int64) ([]service.Lo
 	}
 	for _, p := range last {
 		c := &out[p.at]
-		f, err := decodeFields(p.fields)
+		f, err := schema.DecodeFields(p.fields)
 		if err != nil {
 			return nil, fmt.Errorf("decoding fields of %s: %w", c.GUID, err)
 		}

@@ -47,6 +47,8 @@ func Run(t *testing.T, open Open) {
 		{"Watch", testWatch},
 		{"Admin", testAdmin},
 		{"ConcurrentWrites", testConcurrent},
+		{"NoLostUpdate", testNoLostUpdate},
+		{"FeedUnderConcurrentCommits", testFeedUnderConcurrentCommits},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

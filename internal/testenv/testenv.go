@@ -1,15 +1,22 @@
 // Package testenv finds what tests need from outside the module: the
 // shared test data beside the repository (../shared) and the real peers
-// (Radicale, Xandikos, vdirsyncer) installed on the machine. Without them a
+// (Radicale, Xandikos, vdirsyncer, PostgreSQL) installed on the machine. Without them a
 // test skips, saying what is missing; under CI=true it fails instead, so a
 // missing peer or data set never passes silently.
 package testenv
 
 import (
+	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Shared returns the path of elem under ../shared, relative to the module
@@ -54,4 +61,51 @@ func missing(tb testing.TB, format string, args ...any) {
 		tb.Fatalf(format+" (CI=true: required)", args...)
 	}
 	tb.Skipf(format, args...)
+}
+
+// PostgresHint says how to start a throwaway PostgreSQL for the tests.
+const PostgresHint = `CRMSYNC_TEST_POSTGRES is not set: start a throwaway PostgreSQL on loopback with
+	eval "$(bash .ci/postgres.sh)"
+(as root it runs as the postgres user; stop it with: bash .ci/postgres.sh stop "$CRMSYNC_TEST_POSTGRES_DIR")`
+
+var schemaSeq atomic.Int64
+
+// Postgres returns the URL of a fresh, empty schema on the PostgreSQL named
+// by CRMSYNC_TEST_POSTGRES, so that tests run in parallel and again without
+// seeing each other's rows; the schema is dropped when the test ends.
+func Postgres(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("CRMSYNC_TEST_POSTGRES")
+	if base == "" {
+		missing(tb, "%s", PostgresHint)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatalf("connecting to CRMSYNC_TEST_POSTGRES: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("test_%d_%d_%d", os.Getpid(), time.Now().UnixNano(), schemaSeq.Add(1))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		tb.Fatalf("creating schema %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Errorf("dropping schema %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			tb.Errorf("dropping schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("CRMSYNC_TEST_POSTGRES: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -1,4 +1,4 @@
-package sqlite
+package schema
 
 import (
 	"encoding/binary"
@@ -6,13 +6,13 @@ import (
 	"sort"
 )
 
-// The fields of an item are stored as one blob: the number of fields, then
-// each name and value, every string prefixed by its length (uvarint), names
-// sorted. Decoding slices a single string, which is several times faster
+// The fields of an item are stored as one blob, the same in both stores so
+// that a migration copies it as it is: the number of fields, then each name
+// and value, every string prefixed by its length (uvarint), names sorted. Decoding slices a single string, which is several times faster
 // than JSON and keeps reading 1,000 changed items within milliseconds.
 
-// encodeFields renders fields; empty values are left out ("" = missing).
-func encodeFields(fields map[string]string) []byte {
+// EncodeFields renders fields; empty values are left out ("" = missing).
+func EncodeFields(fields map[string]string) []byte {
 	names := make([]string, 0, len(fields))
 	size := binary.MaxVarintLen64
 	for k, v := range fields {
@@ -37,8 +37,8 @@ func encodeFields(fields map[string]string) []byte {
 
 var errCorruptFields = errors.New("corrupt fields blob")
 
-// decodeFields parses what encodeFields wrote.
-func decodeFields(blob []byte) (map[string]string, error) {
+// DecodeFields parses what EncodeFields wrote.
+func DecodeFields(blob []byte) (map[string]string, error) {
 	s := string(blob) // one copy; names and values are slices of it
 	n, p := binary.Uvarint(blob)
 	if p <= 0 || n > uint64(len(blob)) {

@@ -1,0 +1,116 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/crmsync/crmsync/service"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is the crmsync store on one PostgreSQL schema (the connection's
+// search_path, "public" by default).
+type DB struct {
+	pool *pgxpool.Pool
+	// writeLock is the advisory lock key of CRM writes and migrateLock that
+	// of migrations, both derived from the schema's name so that two
+	// deployments in one database do not wait for each other.
+	writeLock, migrateLock int64
+}
+
+var _ service.Store = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// string), and applies pending migrations.
+func Open(ctx context.Context, url string) (*DB, error) {
+	if url == "" {
+		return nil, errors.New("opening PostgreSQL: empty URL")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("opening PostgreSQL: the URL does not parse (want postgres://user@host:port/database): %w", redact(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening PostgreSQL: %w", redact(err))
+	}
+	db := &DB{pool: pool}
+	err = pool.QueryRow(ctx, `SELECT hashtextextended('crmsync write ' || current_schema(), 0),
+		hashtextextended('crmsync migrate ' || current_schema(), 0)`).Scan(&db.writeLock, &db.migrateLock)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", cfg.ConnConfig.Host, redact(err))
+	}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// redact drops the text of a connection-string parse error: pgx hides the
+// password only on a best-effort basis, and the wrapped error quotes the
+// whole string.
+func redact(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("invalid connection string")
+	}
+	return err
+}
+
+// Close closes the pool; it is safe to call more than once.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Update runs fn in a read-committed transaction, committing when fn
+// returns nil. It is the raw access for the state of sync and CardDAV,
+// which do not take the CRM write lock.
+func (db *DB) Update(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("beginning write transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction on one consistent snapshot.
+func (db *DB) View(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("beginning read transaction: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	return fn(tx)
+}
+
+// Write runs fn in a CRM write transaction: it first takes the CRM write
+// lock, held until the commit, so CRM writers run one at a time and every
+// read in fn sees all that committed before.
+func (db *DB) Write(ctx context.Context, fn func(service.Tx) error) error {
+	return db.Update(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", db.writeLock); err != nil {
+			return fmt.Errorf("taking the CRM write lock: %w", err)
+		}
+		return fn(&crmTx{ctx: ctx, tx: tx, write: true})
+	})
+}
+
+// Read runs fn in a read transaction for the service.
+func (db *DB) Read(ctx context.Context, fn func(service.Tx) error) error {
+	return db.View(ctx, func(tx pgx.Tx) error {
+		return fn(&crmTx{ctx: ctx, tx: tx})
+	})
+}
