@@ -12,7 +12,12 @@
 //
 // where reads put a list in Data or a value in Datum, saves put the item's
 // GUID in Guid, and LogIn adds SessionId, UserItemGuid, IsAdmin and
-// WcfVersion. A body larger than 32 MiB (Options.MaxBodyBytes) is refused.
+// WcfVersion. Bodies are limited per method: 32 MiB (Options.MaxBodyBytes)
+// for the Save* methods, 4 MiB for lists of itemGuids, 1 MiB for a search
+// example or a setting, 64 KiB for the rest. Of a body over 64 KiB the
+// server reads on only once the part read holds the sessionId of a live
+// session, so send sessionId first: an unauthenticated caller costs the
+// server 64 KiB, not 32 MiB.
 //
 // # Sessions
 //

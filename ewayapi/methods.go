@@ -43,6 +43,29 @@ var folderNames = []struct {
 	{crmsync.Journal, "Journals", "Journal"},
 }
 
+// Body limits of the methods that take no items: a few GUIDs and flags,
+// an example to search by, a setting, or a list of GUIDs.
+const (
+	smallBodyBytes    = 64 << 10
+	exampleBodyBytes  = 1 << 20
+	guidListBodyBytes = 4 << 20 // 100,000 GUIDs
+)
+
+// bodyLimit is the largest body m accepts: serverMax (Options.MaxBodyBytes)
+// only for the methods that save items, far less for the others, so that
+// no call makes the server hold more than it needs.
+func (m *method) bodyLimit(serverMax int64) int64 {
+	switch {
+	case m.body == bodyPatch || m.body == bodyPatches:
+		return serverMax
+	case slices.Contains(m.params, "itemGuids"):
+		return min(serverMax, guidListBodyBytes)
+	case m.body != bodyNone:
+		return min(serverMax, exampleBodyBytes)
+	}
+	return min(serverMax, smallBodyBytes)
+}
+
 var methods = buildMethods()
 
 // MethodNames lists every method the server answers, sorted.

@@ -82,7 +82,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the session deadlines. Default: time.Now.
 	Now func() time.Time
-	// MaxBodyBytes bounds a request body. Default: DefaultMaxBodyBytes (32 MiB).
+	// MaxBodyBytes bounds the body of the Save* methods (the others take
+	// far less, see method.bodyLimit). Default: DefaultMaxBodyBytes (32 MiB).
 	MaxBodyBytes int64
 	// SessionIdle ends a session not used for this long. Default: 20 min, as eWay.
 	SessionIdle time.Duration
@@ -210,7 +211,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Description: fmt.Sprintf("method %s not allowed: call %s with POST and a JSON body", r.Method, truncate(name))})
 		return
 	}
-	rep := s.call(r.Context(), name, http.MaxBytesReader(w, r.Body, s.maxBody))
+	rep := s.call(r.Context(), name, w, r)
 	s.write(w, http.StatusOK, rep)
 }
 
@@ -247,20 +248,20 @@ func methodName(path string) (string, bool) {
 
 // call runs one API call and always returns an envelope; a panic in a
 // handler becomes rcInternalError, so the server keeps serving.
-func (s *Server) call(ctx context.Context, name string, body io.Reader) (rep *reply) {
+func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r *http.Request) (rep *reply) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.ErrorContext(ctx, "api call panicked", "method", truncate(name), "panic", v)
 			rep = &reply{ReturnCode: rcInternalError, Description: "internal error"}
 		}
 	}()
-	data, err := io.ReadAll(body)
+	m, ok := methods[name]
+	if !ok {
+		return s.fail(ctx, name, &decodeError{code: rcGeneralError, msg: fmt.Sprintf("unknown method %q", truncate(name))})
+	}
+	data, err := s.readBody(m, w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return s.fail(ctx, name, paramErrorf("request body exceeds the limit of %d bytes", tooBig.Limit))
-		}
-		return s.fail(ctx, name, paramErrorf("reading request body: %v", err))
+		return s.fail(ctx, name, err)
 	}
 	req, err := decodeRequest(name, data)
 	if err != nil {
@@ -285,6 +286,94 @@ func (s *Server) call(ctx context.Context, name string, body io.Reader) (rep *re
 		rep.ReturnCode = rcSuccess
 	}
 	return rep
+}
+
+// preAuthBodyBytes is what the server reads of a body before it knows the
+// caller: an unauthenticated client costs at most this much memory, not
+// the method's limit (32 MiB for Save*).
+const preAuthBodyBytes = 64 << 10
+
+// readBody reads the body of a call to m, at most m's limit. Past the first
+// preAuthBodyBytes it reads on only when the part read so far holds the
+// sessionId of a live session, so the session is checked before a large
+// body is read, let alone decoded; clients send sessionId first.
+func (s *Server) readBody(m *method, w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := m.bodyLimit(s.maxBody)
+	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), budget: min(limit, preAuthBodyBytes)}
+	var buf bytes.Buffer
+	if body.budget < limit && m.name != "LogIn" {
+		if id, found := sessionIn(io.TeeReader(body, &buf)); found {
+			if _, live := s.sessions.get(id); !live {
+				return nil, &decodeError{code: rcBadSession, msg: "session is unknown or expired: LogIn again"}
+			}
+			body.budget = limit
+			if r.ContentLength > 0 {
+				buf.Grow(int(min(r.ContentLength, limit)) - buf.Len())
+			}
+		}
+	}
+	_, err := buf.ReadFrom(body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return buf.Bytes(), nil
+	case errors.Is(err, errOverBudget):
+		return nil, &decodeError{code: rcBadSession, msg: fmt.Sprintf(
+			"no valid sessionId in the first %d bytes of the body: send sessionId first (LogIn for one)", preAuthBodyBytes)}
+	case errors.As(err, &tooBig):
+		return nil, paramErrorf("request body exceeds the limit of %d bytes for %s", tooBig.Limit, m.name)
+	}
+	return nil, paramErrorf("reading request body: %v", err)
+}
+
+var errOverBudget = errors.New("request body over budget")
+
+// budgetReader reads at most budget bytes of r, then fails with
+// errOverBudget if more follow; the budget may be raised between reads.
+type budgetReader struct {
+	r      io.Reader
+	read   int64
+	budget int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.read > b.budget {
+		return 0, errOverBudget
+	}
+	if room := b.budget + 1 - b.read; int64(len(p)) > room {
+		p = p[:room] // one byte beyond the budget tells whether more follow
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	if b.read > b.budget {
+		return n, errOverBudget
+	}
+	return n, err
+}
+
+// sessionIn scans the members of the JSON object r starts with until it
+// finds sessionId, and returns its value; found is false when r ends or
+// fails first, or the object is malformed (decodeRequest then says how).
+func sessionIn(r io.Reader) (id string, found bool) {
+	dec := json.NewDecoder(r)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if t == "sessionId" {
+			err := dec.Decode(&id)
+			return id, err == nil
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // fail turns err into an envelope. Internal errors are logged with their

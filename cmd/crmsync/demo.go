@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/ewayapi"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/httpserve"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -262,7 +263,7 @@ func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engi
 			return err
 		}
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpserve.New(mux, env.Logger)
 	go hs.Serve(ln)
 	defer hs.Close()
 	api := "http://" + ln.Addr().String()

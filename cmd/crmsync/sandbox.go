@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/httpserve"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -52,7 +53,7 @@ func startSandbox(ctx context.Context, env *Env, mb *outlook.Mailbox, listen str
 	if err != nil {
 		return nil, "", fmt.Errorf("listening on %s: %w", listen, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpserve.New(srv, env.Logger)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			env.Logger.Error("sandbox stopped", "err", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/ewayapi"
+	"github.com/crmsync/crmsync/internal/httpserve"
 	"github.com/crmsync/crmsync/sqlite"
 )
 
@@ -110,12 +111,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		env.Logger.Warn("listening beyond this machine over plain HTTP: password hashes and session ids travel unencrypted; put a TLS proxy in front",
 			"addr", tcp.String())
 	}
-	httpSrv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(env.Logger.Handler(), slog.LevelWarn),
-	}
+	httpSrv := httpserve.New(mux, env.Logger)
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	// Tests and scripts read the bound address from this line (--listen :0).

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/httpserve"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -16,10 +17,7 @@ import (
 // `crmsync sandbox` and `crmsync demo` run; the caller owns mb and ln's
 // address, Serve closes ln.
 func Serve(ctx context.Context, ln net.Listener, mb *outlook.Mailbox, opt Options) error {
-	srv := &http.Server{
-		Handler:           NewServer(mb, opt),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := httpserve.New(NewServer(mb, opt), opt.Logger)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
