@@ -14,7 +14,10 @@ import "context"
 // an item private to another user or links it to an item they may not see.
 type CRM interface {
 	// Authenticate checks a user name and the hex MD5 of the password (as
-	// eWay clients send it). EUNAUTHORIZED on any mismatch.
+	// eWay clients send it). EUNAUTHORIZED on any mismatch, and when too
+	// many sign-ins failed from the client's address (WithClientAddr) or
+	// for the user: every way in (API, CardDAV, web UI, OAuth) calls it, so
+	// one limiter covers them all.
 	Authenticate(ctx context.Context, name, passwordMD5 string) (*User, error)
 
 	// Items returns the visible items of folder with the given GUIDs, or all

@@ -9,6 +9,11 @@ type User struct {
 	FullName string
 	IsAdmin  bool // an administrator has every right on every module, but still not on others' private items
 	Groups   []string
+	// PasswordStamp identifies the password this User signed in with;
+	// Authenticate sets it. The service refuses a stamped User once that
+	// password has changed, which ends every session built on it (API,
+	// web UI, bearer tokens) at once and in every process.
+	PasswordStamp string `json:"-"`
 }
 
 // Level says which items a right reaches.
@@ -94,6 +99,22 @@ func Reach(l Level, user string, it *Item, related func() bool) bool {
 }
 
 type userKey struct{}
+
+type clientAddrKey struct{}
+
+// WithClientAddr records the network address a request came from
+// (http.Request.RemoteAddr: "host:port" or a bare host). Authenticate
+// throttles failed sign-ins per address, so every adapter that signs users
+// in sets it; sign-ins without one share a single address.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddrFrom returns the address WithClientAddr recorded, or "".
+func ClientAddrFrom(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
+}
 
 // WithUser returns a context that carries the acting user.
 func WithUser(ctx context.Context, u *User) context.Context {

@@ -3,15 +3,12 @@ package carddav
 import (
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	crm "github.com/crmsync/crmsync"
 )
@@ -27,12 +24,6 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxCardSize is the largest vCard accepted by PUT; 10 MiB when 0.
 	MaxCardSize int64
-	// AuthCacheTTL is how long a verified Basic password is remembered, to
-	// spare a bcrypt check on every request of a sync; 1 minute when 0,
-	// none when negative.
-	AuthCacheTTL time.Duration
-	// Now returns the current time; time.Now when nil.
-	Now func() time.Time
 }
 
 // Handler serves each user's visible contacts as one CardDAV address book
@@ -43,16 +34,6 @@ type Handler struct {
 	store  Store
 	log    *slog.Logger
 	max    int64
-	ttl    time.Duration
-	now    func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]authEntry
-}
-
-type authEntry struct {
-	user    *crm.User
-	expires time.Time
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -61,7 +42,7 @@ var _ http.Handler = (*Handler)(nil)
 // /.well-known/carddav and at opts.Prefix.
 func NewHandler(c crm.CRM, opts Options) *Handler {
 	h := &Handler{crm: c, prefix: opts.Prefix, store: opts.Store, log: opts.Logger,
-		max: opts.MaxCardSize, ttl: opts.AuthCacheTTL, now: opts.Now, cache: map[string]authEntry{}}
+		max: opts.MaxCardSize}
 	if h.prefix == "" {
 		h.prefix = "/dav/"
 	}
@@ -79,12 +60,6 @@ func NewHandler(c crm.CRM, opts Options) *Handler {
 	}
 	if h.max == 0 {
 		h.max = 10 << 20
-	}
-	if h.ttl == 0 {
-		h.ttl = time.Minute
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	return h
 }
@@ -172,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := h.authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Basic realm="crmsync", charset="UTF-8"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+		http.Error(w, "authentication required: "+crm.ErrorMessage(err), http.StatusUnauthorized)
 		return
 	}
 	if t.kind != kindRoot && t.owner != user.Name {
@@ -204,40 +179,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks Basic credentials with the CRM (which takes the hex
-// MD5 of the password, as eWay clients send it). A verified pair is
-// cached for the TTL under a hash, never the password itself.
+// MD5 of the password, as eWay clients send it). The CRM's limiter and
+// its cache of verified passwords (clients send the password with every
+// request) apply, so the client's address goes along.
 func (h *Handler) authenticate(r *http.Request) (*crm.User, error) {
 	name, pw, ok := r.BasicAuth()
 	if !ok || name == "" {
 		return nil, crm.Errorf(crm.EUNAUTHORIZED, "no credentials")
 	}
-	sum := sha256.Sum256([]byte(name + "\x00" + pw))
-	key := hex.EncodeToString(sum[:])
-	now := h.now()
-	if h.ttl > 0 {
-		h.mu.Lock()
-		e, ok := h.cache[key]
-		h.mu.Unlock()
-		if ok && now.Before(e.expires) {
-			return e.user, nil
-		}
-	}
 	m := md5.Sum([]byte(pw))
-	u, err := h.crm.Authenticate(r.Context(), name, hex.EncodeToString(m[:]))
-	if err != nil {
-		return nil, err
-	}
-	if h.ttl > 0 {
-		h.mu.Lock()
-		for k, e := range h.cache {
-			if now.After(e.expires) {
-				delete(h.cache, k)
-			}
-		}
-		h.cache[key] = authEntry{user: u, expires: now.Add(h.ttl)}
-		h.mu.Unlock()
-	}
-	return u, nil
+	return h.crm.Authenticate(crm.WithClientAddr(r.Context(), r.RemoteAddr), name, hex.EncodeToString(m[:]))
 }
 
 // fail answers a CRM error with its HTTP status; internal errors are

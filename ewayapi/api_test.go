@@ -46,16 +46,21 @@ func (c *clock) Advance(d time.Duration) {
 // HTTP server, with alice (full rights through group "sales") and bob
 // (in group "blind": no View on anything).
 type fixture struct {
-	tb    testing.TB
-	crm   crmsync.CRM
-	url   string
-	clock *clock
+	tb     testing.TB
+	crm    crmsync.CRM
+	url    string
+	clock  *clock
+	client *http.Client // http.DefaultClient when nil; see from
 }
 
 type fixtureOptions struct {
 	api ewayapi.Options
 	// wrap replaces the CRM the API sees (to inject failures).
 	wrap func(crmsync.CRM) crmsync.CRM
+	// svc configures the service (bcrypt's lowest cost is filled in);
+	// its clock is the fixture's when svcClock is set.
+	svc      service.Options
+	svcClock bool
 }
 
 func newFixture(tb testing.TB, opts fixtureOptions) *fixture {
@@ -66,7 +71,16 @@ func newFixture(tb testing.TB, opts fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	clk := &clock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+	so := opts.svc
+	so.PasswordCost = bcrypt.MinCost
+	if opts.svcClock {
+		so.Now = clk.Now
+	}
+	if so.Logger == nil {
+		so.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	svc := service.New(db, so)
 	sys := crmsync.System(ctx)
 	var full, none []crmsync.Rights
 	for _, f := range crmsync.Folders {
@@ -81,7 +95,7 @@ func newFixture(tb testing.TB, opts fixtureOptions) *fixture {
 		}
 		must(tb, svc.AddToGroup(sys, u.name, u.group))
 	}
-	f := &fixture{tb: tb, crm: svc, clock: &clock{t: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}}
+	f := &fixture{tb: tb, crm: svc, clock: clk}
 	var api crmsync.CRM = svc
 	if opts.wrap != nil {
 		api = opts.wrap(svc)
@@ -134,7 +148,11 @@ func (f *fixture) post(method string, body any) reply {
 			f.tb.Fatal(err)
 		}
 	}
-	resp, err := http.Post(f.url+"/API.svc/"+method, "application/json", bytes.NewReader(raw))
+	c := f.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Post(f.url+"/API.svc/"+method, "application/json", bytes.NewReader(raw))
 	if err != nil {
 		f.tb.Fatal(err)
 	}
@@ -808,32 +826,4 @@ func TestTextRoundTrip(t *testing.T) {
 			t.Errorf("Note = %q, LastName = %q", it["Note"], it["LastName"])
 		}
 	}
-}
-
-func TestLoginThrottle(t *testing.T) {
-	f := newFixture(t, fixtureOptions{api: ewayapi.Options{MaxLoginFailures: 3, LoginFailureWindow: 15 * time.Minute}})
-	wrong := map[string]any{"userName": "alice", "passwordHash": md5hex("guess")}
-	right := map[string]any{"userName": "alice", "passwordHash": md5hex("alice-pw")}
-
-	// A success clears the count.
-	f.want("rcLoginFailed", "", "LogIn", wrong)
-	f.want("rcLoginFailed", "", "LogIn", wrong)
-	f.login("alice")
-	f.want("rcLoginFailed", "", "LogIn", wrong)
-	f.want("rcLoginFailed", "", "LogIn", wrong)
-	f.login("alice")
-
-	for range 3 {
-		f.want("rcLoginFailed", "", "LogIn", wrong)
-	}
-	if r := f.want("rcLoginFailed", "", "LogIn", right); !strings.Contains(r.desc(), "too many failed attempts") {
-		t.Errorf("4th attempt: %q", r.desc())
-	}
-	f.login("bob") // other users are not affected
-	f.clock.Advance(14 * time.Minute)
-	if r := f.want("rcLoginFailed", "", "LogIn", right); !strings.Contains(r.desc(), "too many failed attempts") {
-		t.Errorf("after 14 minutes: %q", r.desc())
-	}
-	f.clock.Advance(time.Minute)
-	f.login("alice")
 }

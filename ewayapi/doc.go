@@ -27,10 +27,20 @@
 // restart ends them all. Every other method needs sessionId: a missing,
 // unknown or expired one answers rcBadSession, on which eWay clients LogIn
 // again. A user holds at most 100 sessions (a new LogIn ends the least
-// recently used) and the server 10,000 (then LogIn is refused). After 10
-// failed LogIns for one user name within 15 minutes, LogIn for that name
-// answers rcLoginFailed without checking the password until those 15
-// minutes have passed.
+// recently used) and the server 10,000 (then LogIn is refused). LogIn
+// goes through the CRM's Authenticate, whose limiter (shared with CardDAV,
+// the web UI and OAuth) throttles failed sign-ins per client address and
+// per user: a throttled LogIn answers rcLoginFailed saying so, without
+// checking the password. A session ends when its user's password changes
+// (its next call answers rcBadSession).
+//
+// # Cross-site requests
+//
+// A browser may send a cross-site POST without asking first only with a
+// text/plain, form or multipart body, so those content types are refused
+// (HTTP 415), as is a request whose Origin (or Sec-Fetch-Site) says it
+// comes from another site (HTTP 403): a web page cannot make a signed-in
+// browser call the API.
 //
 // # Bad input
 //

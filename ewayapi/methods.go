@@ -136,19 +136,13 @@ func buildMethods() map[string]*method {
 }
 
 func logIn(ctx context.Context, s *Server, r *request) (*reply, error) {
-	name := strings.ToLower(r.UserName)
-	if s.throttle.blocked(name) {
-		return nil, &decodeError{code: rcLoginFailed, msg: "login failed: too many failed attempts for this user; try again later"}
-	}
 	u, err := s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
 	if err != nil {
 		if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
-			s.throttle.failed(name)
-			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: wrong user name or password"}
+			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: " + crmsync.ErrorMessage(err)}
 		}
 		return nil, err
 	}
-	s.throttle.succeeded(name)
 	id, err := s.sessions.create(u)
 	if err != nil {
 		if err == errTooManySessions {

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -94,11 +96,6 @@ type Options struct {
 	// MaxSessionsPerUser bounds one user's sessions; a new LogIn beyond it
 	// ends that user's least recently used session. Default: 100.
 	MaxSessionsPerUser int
-	// MaxLoginFailures failed LogIns for one user name within
-	// LoginFailureWindow block further attempts for that name until the
-	// window since the first failure ends. Defaults: 10 and 15 min.
-	MaxLoginFailures   int
-	LoginFailureWindow time.Duration
 	// WcfVersion is reported by LogIn. Default: "9.0.0.180", the eWay API
 	// version whose subset crmsync implements, so clients enable matching features.
 	WcfVersion string
@@ -113,7 +110,6 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	sessions *sessions
-	throttle *loginThrottle
 	version  string
 }
 
@@ -142,12 +138,6 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = 100
 	}
-	if opts.MaxLoginFailures <= 0 {
-		opts.MaxLoginFailures = 10
-	}
-	if opts.LoginFailureWindow <= 0 {
-		opts.LoginFailureWindow = 15 * time.Minute
-	}
 	if opts.WcfVersion == "" {
 		opts.WcfVersion = "9.0.0.180"
 	}
@@ -156,8 +146,6 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
 		version: opts.WcfVersion,
-		throttle: &loginThrottle{now: opts.Now, max: opts.MaxLoginFailures, window: opts.LoginFailureWindow,
-			byName: map[string]*loginFailures{}},
 		sessions: &sessions{
 			now: opts.Now, idle: opts.SessionIdle, max: opts.SessionMax,
 			limit: opts.MaxSessions, perUser: opts.MaxSessionsPerUser,
@@ -211,8 +199,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Description: fmt.Sprintf("method %s not allowed: call %s with POST and a JSON body", r.Method, truncate(name))})
 		return
 	}
-	rep := s.call(r.Context(), name, w, r)
+	if status, msg := crossSite(r); status != 0 {
+		s.log.WarnContext(r.Context(), "cross-site api call refused", "method", truncate(name), "origin", truncate(r.Header.Get("Origin")),
+			"content_type", truncate(r.Header.Get("Content-Type")), "addr", r.RemoteAddr)
+		s.write(w, status, &reply{ReturnCode: rcGeneralError, Description: msg})
+		return
+	}
+	ctx := crmsync.WithClientAddr(r.Context(), r.RemoteAddr)
+	rep := s.call(ctx, name, w, r)
 	s.write(w, http.StatusOK, rep)
+}
+
+// crossSite returns the status and message refusing a request a web page
+// of another site could have made a browser send, or 0: one with a body
+// type browsers send cross-site without a preflight, or whose Origin or
+// Sec-Fetch-Site names another site. eWay clients are programs, which
+// send JSON and no Origin.
+func crossSite(r *http.Request) (int, string) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch strings.ToLower(mt) {
+	case "text/plain", "application/x-www-form-urlencoded", "multipart/form-data":
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("content type %s refused: send the parameters as application/json", mt)
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return http.StatusForbidden, "cross-site request refused"
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return 0, ""
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || !(strings.EqualFold(u.Host, r.Host) || strings.EqualFold(u.Host, r.Header.Get("X-Forwarded-Host"))) {
+		return http.StatusForbidden, fmt.Sprintf("cross-site request from %s refused", truncate(origin))
+	}
+	return 0, ""
 }
 
 // encodeReply marshals the envelope; a list of items in Data is written
@@ -280,6 +300,9 @@ func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r
 	}
 	rep, err = req.method.run(ctx, s, req)
 	if err != nil {
+		if req.method.name != "LogIn" && crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
+			s.sessions.remove(req.SessionID) // its password changed or its user is gone
+		}
 		return s.fail(ctx, name, err)
 	}
 	if rep.ReturnCode == "" {

@@ -3,7 +3,6 @@ package ewayapi
 import (
 	"crypto/rand"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -112,81 +111,4 @@ func newGUID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-}
-
-// loginThrottle slows down password guessing through LogIn: after max
-// failed attempts for one user name within window, further attempts for
-// that name are refused without checking the password until the window
-// since the first failure has passed. A success clears the count.
-type loginThrottle struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	max    int
-	window time.Duration
-	byName map[string]*loginFailures
-}
-
-type loginFailures struct {
-	count int
-	first time.Time
-}
-
-// maxThrottled bounds the names tracked; beyond it the oldest entries go.
-const maxThrottled = 10000
-
-func (t *loginThrottle) blocked(name string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f, ok := t.byName[name]
-	if !ok {
-		return false
-	}
-	if t.now().Sub(f.first) >= t.window {
-		delete(t.byName, name)
-		return false
-	}
-	return f.count >= t.max
-}
-
-func (t *loginThrottle) failed(name string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	f, ok := t.byName[name]
-	if !ok || now.Sub(f.first) >= t.window {
-		if !ok && len(t.byName) >= maxThrottled {
-			t.prune(now)
-		}
-		f = &loginFailures{first: now}
-		t.byName[name] = f
-	}
-	f.count++
-}
-
-func (t *loginThrottle) succeeded(name string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.byName, name)
-}
-
-// prune drops expired entries, and the oldest half if none expired.
-func (t *loginThrottle) prune(now time.Time) {
-	var oldest []time.Time
-	for k, f := range t.byName {
-		if now.Sub(f.first) >= t.window {
-			delete(t.byName, k)
-		} else {
-			oldest = append(oldest, f.first)
-		}
-	}
-	if len(t.byName) < maxThrottled {
-		return
-	}
-	slices.SortFunc(oldest, time.Time.Compare)
-	cut := oldest[len(oldest)/2]
-	for k, f := range t.byName {
-		if f.first.Before(cut) {
-			delete(t.byName, k)
-		}
-	}
 }

@@ -2,55 +2,14 @@ package service
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/crmsync/crmsync"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 )
-
-// passwordMD5 returns the lower-case hex MD5 of a password, what eWay
-// clients send instead of the password.
-func passwordMD5(password string) string {
-	sum := md5.Sum([]byte(password))
-	return hex.EncodeToString(sum[:])
-}
-
-// dummyHash is compared against when a user does not exist, so that an
-// unknown name takes as long as a wrong password. It is made on first use
-// with the service's cost.
-func (s *Service) dummyHash() []byte {
-	s.dummyOnce.Do(func() {
-		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("crmsync-no-such-user"), s.cost)
-	})
-	return s.dummy
-}
-
-// Authenticate implements crmsync.CRM; it needs no signed-in caller.
-func (s *Service) Authenticate(ctx context.Context, name, passwordMD5 string) (*crmsync.User, error) {
-	var u *UserRecord
-	err := s.store.Read(ctx, func(tx Tx) error {
-		var err error
-		u, err = tx.UserByName(strings.TrimSpace(name))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	sent := []byte(strings.ToLower(strings.TrimSpace(passwordMD5)))
-	if u == nil || u.PasswordHash == "" {
-		bcrypt.CompareHashAndPassword(s.dummyHash(), sent)
-		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "wrong user name or password")
-	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), sent) != nil {
-		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "wrong user name or password")
-	}
-	user := u.User
-	return &user, nil
-}
 
 func (ss *session) requireAdmin(what string) error {
 	if !ss.c.admin() {
@@ -90,7 +49,8 @@ func (s *Service) hash(password string) (string, error) {
 // AddUser implements crmsync.CRM: administrators or the system only;
 // EEXISTS when the name is taken (case-insensitively).
 func (s *Service) AddUser(ctx context.Context, name, password string, admin bool) (*crmsync.User, error) {
-	if err := checkName("user", name); err != nil {
+	name = norm.NFC.String(name)
+	if err := checkUserName(name); err != nil {
 		return nil, err
 	}
 	h, err := s.hash(password)
@@ -124,14 +84,22 @@ func (s *Service) AddUser(ctx context.Context, name, password string, admin bool
 }
 
 // SetPassword implements crmsync.CRM: administrators, the system, or users
-// changing their own password.
+// changing their own password. The old password stops working at once:
+// its cached verifications go, and every User signed in with it (every
+// session) is refused from the next call on (User.PasswordStamp).
 func (s *Service) SetPassword(ctx context.Context, name, password string) error {
 	h, err := s.hash(password)
 	if err != nil {
 		return err
 	}
+	var changed string
+	defer func() {
+		if changed != "" {
+			s.forgetCredentials(changed)
+		}
+	}()
 	return s.write(ctx, func(ss *session) error {
-		u, err := ss.tx.UserByName(name)
+		u, err := ss.tx.UserByName(canonicalName(name))
 		if err != nil {
 			return err
 		}
@@ -142,6 +110,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 			return crmsync.Errorf(crmsync.ENOTFOUND, "no user %s", name)
 		}
 		u.PasswordHash = h
+		changed = u.GUID
 		return ss.tx.PutUser(u)
 	})
 }
@@ -168,7 +137,7 @@ func (s *Service) Users(ctx context.Context) ([]*crmsync.User, error) {
 func (s *Service) UserByName(ctx context.Context, name string) (*crmsync.User, error) {
 	var out *crmsync.User
 	err := s.read(ctx, func(ss *session) error {
-		u, err := ss.tx.UserByName(name)
+		u, err := ss.tx.UserByName(canonicalName(name))
 		if err != nil {
 			return err
 		}
@@ -244,7 +213,7 @@ func (s *Service) membership(ctx context.Context, user, group string, add bool) 
 		if err := ss.requireAdmin("change group membership"); err != nil {
 			return err
 		}
-		u, err := ss.tx.UserByName(user)
+		u, err := ss.tx.UserByName(canonicalName(user))
 		if err != nil {
 			return err
 		}

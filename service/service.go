@@ -1,10 +1,12 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,9 +24,24 @@ type Options struct {
 	// PasswordCost is the bcrypt cost of stored password hashes;
 	// bcrypt.DefaultCost when 0. Tests lower it to stay fast.
 	PasswordCost int
-	// Logger receives nothing on the request path (errors are returned);
-	// it is kept for background work. slog.Default when nil.
+	// Logger receives, on the request path, one line per failed or
+	// refused sign-in (user name and client address, never the password);
+	// other errors are returned. slog.Default when nil.
 	Logger *slog.Logger
+
+	// SignInWindow is how long failed sign-ins count (15 minutes when 0).
+	// Within it, MaxFailuresPerAddress failures from one client address
+	// (10 when 0) refuse further attempts from that address, and
+	// MaxFailuresPerUser failures for one user (30 when 0) refuse further
+	// attempts for it from addresses it has not signed in from before; a
+	// known client is refused after MaxFailuresPerUser failures of its own.
+	SignInWindow          time.Duration
+	MaxFailuresPerAddress int
+	MaxFailuresPerUser    int
+	// CredentialCacheTTL is how long a verified password is recognized
+	// without bcrypt (CardDAV clients send it with every request); 5
+	// minutes when 0, never when negative. A password change ends it.
+	CredentialCacheTTL time.Duration
 }
 
 // Service is the CRM: every method runs in one Store transaction and acts
@@ -42,6 +59,13 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     []byte
+
+	limiter     *signInLimiter
+	bcryptSlots chan struct{} // bounds the bcrypt checks running at once
+	credTTL     time.Duration
+	credSecret  [32]byte
+	credMu      sync.Mutex
+	creds       map[string]credential // credentialKey → verified password
 }
 
 var _ crmsync.CRM = (*Service)(nil)
@@ -68,6 +92,12 @@ func New(store Store, opts Options) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.limiter = newSignInLimiter(s.now, cmp.Or(opts.SignInWindow, 15*time.Minute),
+		cmp.Or(opts.MaxFailuresPerAddress, 10), cmp.Or(opts.MaxFailuresPerUser, 30))
+	s.bcryptSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	s.credTTL = cmp.Or(opts.CredentialCacheTTL, 5*time.Minute)
+	s.credSecret = newCredentialSecret()
+	s.creds = map[string]credential{}
 	return s
 }
 
@@ -116,6 +146,9 @@ func callerIn(ctx context.Context, tx Tx) (*caller, error) {
 	}
 	if rec == nil {
 		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "user no longer exists")
+	}
+	if u.PasswordStamp != "" && u.PasswordStamp != passwordStamp(rec.PasswordHash) {
+		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "the password was changed: sign in again")
 	}
 	c := &caller{user: rec, rights: map[crmsync.Folder]crmsync.Rights{}}
 	if rec.IsAdmin {

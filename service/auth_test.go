@@ -1,0 +1,135 @@
+package service_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func fastService(t *testing.T) *service.Service {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: quiet})
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestUserNames: names are stored in NFC, and names made to pass for
+// another one are refused with a reason, writing nothing.
+func TestUserNames(t *testing.T) {
+	svc := fastService(t)
+	sys := crmsync.System(context.Background())
+	u, err := svc.AddUser(sys, "Nova\u0301kova\u0301", "pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Name != "Nov\u00e1kov\u00e1" {
+		t.Errorf("stored %q, want the NFC form", u.Name)
+	}
+	if _, err := svc.AddUser(sys, "Nov\u00e1kov\u00e1", "pw", false); crmsync.ErrorCode(err) != crmsync.EEXISTS {
+		t.Errorf("the same name precomposed: %v, want EEXISTS", err)
+	}
+	for _, ok := range []string{"dave", "Ελένη", "Новак", "山田太郎", "jan.novak@example.com"} {
+		if _, err := svc.AddUser(sys, ok, "pw", false); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	users, _ := svc.Users(sys)
+	for _, c := range []struct{ name, says string }{
+		{"\uff44\uff41\uff56\uff45", `use "dave"`}, // full-width
+		{"d\u0430ve", "Latin and Cyrillic"},        // Cyrillic а
+		{"\u03bflga", "Greek and Latin"},           // Greek ο
+		{"al\u200bice", "invisible character"},     // zero-width space
+		{"bob\u202e", "invisible character"},       // right-to-left override
+		{"\ufb01ona", `use "fiona"`},               // ligature
+	} {
+		_, err := svc.AddUser(sys, c.name, "pw", false)
+		if crmsync.ErrorCode(err) != crmsync.EINVALID || !strings.Contains(crmsync.ErrorMessage(err), c.says) {
+			t.Errorf("%q: %v, want EINVALID saying %s", c.name, err, c.says)
+		}
+	}
+	if after, _ := svc.Users(sys); len(after) != len(users) {
+		t.Errorf("refused names wrote users: %d, then %d", len(users), len(after))
+	}
+}
+
+// TestPasswordChangeEndsSignIns: a User from Authenticate is refused by
+// every method once its password changes; one the system built (sync
+// workers) is not.
+func TestPasswordChangeEndsSignIns(t *testing.T) {
+	svc := fastService(t)
+	sys := crmsync.System(context.Background())
+	if _, err := svc.AddUser(sys, "alice", "old", false); err != nil {
+		t.Fatal(err)
+	}
+	signedIn, err := svc.Authenticate(context.Background(), "alice", md5hex("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := svc.UserByName(sys, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(u *crmsync.User) error {
+		_, err := svc.MyRights(crmsync.WithUser(context.Background(), u))
+		return err
+	}
+	if err := as(signedIn); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetPassword(sys, "alice", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := as(signedIn); crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+		t.Errorf("signed in with the old password: %v, want EUNAUTHORIZED", err)
+	}
+	if err := as(built); err != nil {
+		t.Errorf("system-built user: %v", err)
+	}
+	again, err := svc.Authenticate(context.Background(), "alice", md5hex("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as(again); err != nil {
+		t.Errorf("signed in with the new password: %v", err)
+	}
+}
+
+// TestThrottledIsTold: adapters can tell a throttled attempt from a wrong
+// password.
+func TestThrottledIsTold(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, MaxFailuresPerAddress: 1, Logger: quiet})
+	ctx := crmsync.WithClientAddr(context.Background(), "[2001:db8::1]:4000")
+	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); err == nil || service.IsThrottled(err) {
+		t.Fatalf("first guess: %v", err)
+	}
+	// Another address of the same /64 is the same client.
+	ctx = crmsync.WithClientAddr(context.Background(), "[2001:db8::2]:4000")
+	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); !service.IsThrottled(err) {
+		t.Errorf("second guess from the same /64: %v, want throttled", err)
+	}
+}
