@@ -12,6 +12,9 @@ import "context"
 // the user may not see behave as if they did not exist. Writes check
 // Edit/Delete levels and CanCreate and fail with EFORBIDDEN; nobody makes
 // an item private to another user or links it to an item they may not see.
+// Without a folder's Export right no read returns more than
+// service.ExportFreeItems of its items (EFORBIDDEN): Export governs bulk
+// reading (listings, the change feed, CardDAV books, sync).
 type CRM interface {
 	// Authenticate checks a user name and the hex MD5 of the password (as
 	// eWay clients send it). EUNAUTHORIZED on any mismatch, and when too

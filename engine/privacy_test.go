@@ -2,11 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/service"
 )
 
 // The journal block of the synced note leaves out a journal linked to a
@@ -61,5 +63,35 @@ func TestJournalBlockHidesJournalsOfPrivateItems(t *testing.T) {
 	}
 	if b := block(next); !strings.Contains(b, "second call") || strings.Contains(b, "secret") {
 		t.Errorf("changes: journal block %q, want both calls and no secret", b)
+	}
+}
+
+// Without the Export right the CRM side of a sync cannot list a book larger
+// than service.ExportFreeItems, so revoking Export stops a running sync.
+func TestSyncListingNeedsExportRight(t *testing.T) {
+	w := newWorld(t)
+	var patches []crm.Patch
+	for i := range service.ExportFreeItems + 1 {
+		patches = append(patches, crm.Patch{Set: map[string]string{crm.FieldLastName: fmt.Sprintf("Contact %d", i)}})
+	}
+	if _, err := w.crm.Save(w.ctx, crm.Contacts, patches, crm.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.crmSide.Changes(w.ctx, ""); err != nil {
+		t.Fatalf("with Export: %v", err)
+	}
+	sys := crm.System(context.Background())
+	var noExport []crm.Rights
+	for _, f := range crm.Folders {
+		r := crm.FullRights(f)
+		r.CanExport = false
+		noExport = append(noExport, r)
+	}
+	if err := w.crm.SaveGroup(sys, "sales", noExport); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.crmSide.Changes(w.ctx, "")
+	if crm.ErrorCode(err) != crm.EFORBIDDEN {
+		t.Errorf("without Export: listing answered %v, want EFORBIDDEN", err)
 	}
 }

@@ -187,12 +187,18 @@ func (s *Service) ChangeIdentifiers(ctx context.Context, folder crmsync.Folder, 
 	var out []crmsync.Change
 	err := s.read(ctx, func(ss *session) error {
 		fs, err := ss.feed([]crmsync.Folder{folder}, base, target)
+		if err != nil {
+			return err
+		}
 		for _, f := range fs {
 			out = append(out, f.change)
 		}
-		return err
+		return ss.checkExport(folder, len(out))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ChangedItems implements crmsync.CRM; the answer has one entry per
@@ -229,9 +235,17 @@ func (s *Service) ChangedItems(ctx context.Context, folders []crmsync.Folder, ba
 				ci.Removed = append(ci.Removed, f.change.GUID)
 			}
 		}
+		for _, ci := range out {
+			if err := ss.checkExport(ci.Folder, len(ci.Items)+len(ci.Removed)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // HaveItemsChanged implements crmsync.CRM.

@@ -310,10 +310,33 @@ func (s *Service) Items(ctx context.Context, folder crmsync.Folder, guids []stri
 	var out []*crmsync.Item
 	err := s.read(ctx, func(ss *session) error {
 		var err error
-		out, err = ss.items(folder, norm, guids == nil)
-		return err
+		if out, err = ss.items(folder, norm, guids == nil); err != nil {
+			return err
+		}
+		return ss.checkExport(folder, len(out))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ExportFreeItems is how many items of a folder one read may return
+// without the folder's Export right. Export governs bulk reading: without
+// it a user sees and edits the items their View level reaches one by one
+// (a page of a search, a contact opened by GUID), but no call lists more
+// than this many of them, so neither GetContacts, the change feed, a
+// CardDAV book listing nor an Outlook sync hands the user the whole book.
+const ExportFreeItems = 100
+
+// checkExport refuses a read of n items of folder beyond ExportFreeItems
+// when the caller lacks the folder's Export right.
+func (ss *session) checkExport(folder crmsync.Folder, n int) error {
+	if n <= ExportFreeItems || ss.c.rights[folder].CanExport {
+		return nil
+	}
+	return crmsync.Errorf(crmsync.EFORBIDDEN,
+		"reading %d %s items at once needs the Export right on %s (without it at most %d)", n, folder, folder, ExportFreeItems)
 }
 
 func (ss *session) items(folder crmsync.Folder, guids []string, all bool) ([]*crmsync.Item, error) {
@@ -368,9 +391,12 @@ func (s *Service) Identifiers(ctx context.Context, folder crmsync.Folder) ([]crm
 				out = append(out, id.Identifier)
 			}
 		}
-		return nil
+		return ss.checkExport(folder, len(out))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Search implements crmsync.CRM. Example keys are field names of the folder
@@ -404,9 +430,12 @@ func (s *Service) Search(ctx context.Context, folder crmsync.Folder, example map
 			}
 		}
 		slices.SortFunc(out, func(a, b *crmsync.Item) int { return strings.Compare(a.GUID, b.GUID) })
-		return nil
+		return ss.checkExport(folder, len(out))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // searchCandidates narrows a search by one field the store has an index
@@ -529,10 +558,15 @@ func (s *Service) Trash(ctx context.Context, folder crmsync.Folder) ([]*crmsync.
 		if err != nil {
 			return err
 		}
-		out, err = ss.visible(items, true)
-		return err
+		if out, err = ss.visible(items, true); err != nil {
+			return err
+		}
+		return ss.checkExport(folder, len(out))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Restore implements crmsync.CRM: the item must be in the trash and visible

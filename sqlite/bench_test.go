@@ -44,7 +44,7 @@ func benchEnv(b *testing.B) (*service.Service, context.Context) {
 	sys := crmsync.System(context.Background())
 	var rs []crmsync.Rights
 	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.Rights{Folder: f, View: crmsync.LevelAll, Edit: crmsync.LevelAll, Delete: crmsync.LevelAll, CanCreate: true})
+		rs = append(rs, crmsync.Rights{Folder: f, View: crmsync.LevelAll, Edit: crmsync.LevelAll, Delete: crmsync.LevelAll, CanCreate: true, CanExport: true})
 	}
 	if err := svc.SaveGroup(sys, "all", rs); err != nil {
 		b.Fatal(err)
