@@ -200,3 +200,15 @@ func BenchmarkIdentifiers(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
 }
+
+// BenchmarkSaveOneContact is SaveContact over the API: one contact per
+// transaction, so each commit pays the WAL's fsync (synchronous=FULL).
+func BenchmarkSaveOneContact(b *testing.B) {
+	svc, ctx := benchEnv(b)
+	n := 0
+	for b.Loop() {
+		saveBatch(b, svc, ctx, []crmsync.Patch{contactPatch(n)})
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "commits/s")
+}

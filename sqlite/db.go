@@ -37,13 +37,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("opening database: empty path")
 	}
-	// The database holds password hashes: create it readable by its owner
-	// only (SQLite gives the WAL and shared-memory files the same mode).
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	if err := makePrivate(path); err != nil {
+		return nil, err
 	}
-	f.Close()
 	w, err := sql.Open(driverName, dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
@@ -71,6 +67,33 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	db.read = r
 	return db, nil
+}
+
+// makePrivate creates the database file readable by its owner only, and
+// takes group and other access from an existing one and from its WAL and
+// shared-memory files (SQLite gives new ones the database's mode): they
+// hold password hashes and every contact.
+func makePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening database %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("opening database %s: %w", path, err)
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			if err := os.Chmod(p, mode&0o700); err != nil {
+				return fmt.Errorf("database file %s is open to other users (mode %04o) and cannot be made private: %w", p, mode, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes both pools; it is safe to call more than once.

@@ -11,14 +11,16 @@ import (
 const driverName = "sqlite"
 
 // dsn builds the connection string for path. WAL lets readers run beside the
-// single writer; synchronous=NORMAL is durable across application crashes
-// in WAL mode; busy_timeout makes a reader wait out a checkpoint instead of
+// single writer; synchronous=FULL syncs the WAL at every commit, so an
+// acknowledged write survives a power loss too (NORMAL survives only a
+// crash of the process, and lost the last commits when the machine went
+// down); busy_timeout makes a reader wait out a checkpoint instead of
 // failing; _txlock=immediate takes the write lock at BEGIN so two writers
 // never deadlock upgrading a read lock.
 func dsn(path string, write bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	// A larger page cache and memory-mapped reads keep lookups of scattered

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,7 +127,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		return nil, err
 	}
 	if p.Kind == "carddav" {
-		password, err := readSecret(d.dbPath, u.Name+".carddav")
+		password, err := readSecret(d.dbPath, u.Name, "carddav")
 		if err != nil {
 			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("the CardDAV password of %s is missing: run 'crmsync carddav enable' again", u.Name), Err: err}
 		}
@@ -320,9 +321,17 @@ func asService(c crmsync.CRM) (*service.Service, bool) {
 	return svc, ok
 }
 
-// writeSecret stores a secret beside the database, readable by the owner
-// only (0600 in a 0700 directory).
-func writeSecret(dbPath, name, secret string) error {
+// secretFile is where the secret of kind for user lives: one file in the
+// secrets directory whatever the user name holds ("../x" stays inside),
+// named as graph.TokenStore names its files.
+func secretFile(dbPath, user, kind string) string {
+	name := strings.ReplaceAll(url.PathEscape(user), `\`, "%5C") + "." + kind
+	return filepath.Join(secretsDir(dbPath), name)
+}
+
+// writeSecret stores a secret of kind for user beside the database,
+// readable by the owner only (0600 in a 0700 directory).
+func writeSecret(dbPath, user, kind, secret string) error {
 	dir := secretsDir(dbPath)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -346,11 +355,11 @@ func writeSecret(dbPath, name, secret string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
+	return os.Rename(f.Name(), secretFile(dbPath, user, kind))
 }
 
-func readSecret(dbPath, name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(secretsDir(dbPath), name))
+func readSecret(dbPath, user, kind string) (string, error) {
+	b, err := os.ReadFile(secretFile(dbPath, user, kind))
 	return string(b), err
 }
 
