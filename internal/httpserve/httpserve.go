@@ -1,12 +1,18 @@
 // Package httpserve builds the http.Server of every listener crmsync
 // starts, so that none of them lets a slow or idle client hold a
-// connection (and its goroutine) for ever.
+// connection (and its goroutine) for ever, and so that every request's
+// context carries the client's address (crmsync.WithClientAddr), which
+// the sign-in limiter keys on, whichever handler signs the user in.
 package httpserve
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
+
+	"github.com/crmsync/crmsync"
 )
 
 // Timeouts of every server crmsync starts.
@@ -34,6 +40,9 @@ func newServer(h http.Handler, errorLog *slog.Logger, readTimeout time.Duration)
 		ReadHeaderTimeout: min(ReadHeaderTimeout, readTimeout),
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       IdleTimeout,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return crmsync.WithClientAddr(ctx, c.RemoteAddr().String())
+		},
 	}
 	if errorLog != nil {
 		srv.ErrorLog = slog.NewLogLogger(errorLog.Handler(), slog.LevelWarn)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/testenv"
 )
 
 // serve starts a server for h with a short read timeout on loopback.
@@ -69,5 +72,22 @@ func TestLongAnswerOutlivesReadTimeout(t *testing.T) {
 		if string(b) != "done" {
 			t.Errorf("body %v: answer %d %q, want done", body != nil, resp.StatusCode, b)
 		}
+	}
+}
+
+// Every request's context names the client's address, for the sign-in
+// limiter of handlers that do not set it themselves.
+func TestRequestsCarryClientAddr(t *testing.T) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, crmsync.ClientAddrFrom(r.Context()))
+	}), time.Second)
+	resp, err := testenv.ClientFrom(t, 5).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if host, _, _ := net.SplitHostPort(string(b)); host != "127.0.0.5" {
+		t.Errorf("client address in the context: %q, want 127.0.0.5:port", b)
 	}
 }
