@@ -26,6 +26,13 @@ type CRM interface {
 	// Items returns the visible items of folder with the given GUIDs, or all
 	// visible ones when guids is nil. Unknown or invisible GUIDs are omitted.
 	Items(ctx context.Context, folder Folder, guids []string) ([]*Item, error)
+	// EachItem calls fn with every visible item of folder in GUID order, as
+	// Items(folder, nil) lists them, reading a few hundred at a time in
+	// transactions of their own, so that memory stays bounded and no
+	// transaction waits on fn (which may write to a slow client). An item
+	// changed during the walk comes in its state when its batch is read;
+	// one removed is left out. fn's error ends the walk and is returned.
+	EachItem(ctx context.Context, folder Folder, fn func(*Item) error) error
 	// Identifiers lists GUID and version of every visible item of folder.
 	Identifiers(ctx context.Context, folder Folder) ([]Identifier, error)
 	// Search returns visible items whose fields equal every (or, with matchAny,

@@ -764,6 +764,18 @@ func (failingCRM) Items(context.Context, crmsync.Folder, []string) ([]*crmsync.I
 	return nil, &crmsync.Error{Code: crmsync.EINTERNAL, Err: io.ErrUnexpectedEOF, Op: "reading /var/lib/secret.db"}
 }
 
+// EachItem fails as Items does before the first contact, and after the
+// first item of any other folder (an answer already on its way).
+func (c failingCRM) EachItem(ctx context.Context, folder crmsync.Folder, fn func(*crmsync.Item) error) error {
+	if folder != crmsync.Contacts {
+		if err := fn(&crmsync.Item{Folder: folder, GUID: "0badc0de-0000-4000-8000-000000000001", Version: 1}); err != nil {
+			return err
+		}
+	}
+	_, err := c.Items(ctx, folder, nil)
+	return err
+}
+
 // Identifiers panics, as a bug would.
 func (failingCRM) Identifiers(context.Context, crmsync.Folder) ([]crmsync.Identifier, error) {
 	panic("bug: index out of range in /src/secret.go")
@@ -782,6 +794,17 @@ func TestInternalErrorDoesNotLeak(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "secret.db") {
 		t.Errorf("the cause was not logged: %q", logged.String())
+	}
+	// A failure once the answer has started cuts it off: the client never
+	// gets a short list that claims rcSuccess.
+	resp, err := http.Post(f.url+"/API.svc/GetJournals", "application/json", strings.NewReader(`{"sessionId":"`+s+`"}`))
+	if err == nil {
+		var cut reply
+		derr := json.NewDecoder(resp.Body).Decode(&cut)
+		resp.Body.Close()
+		if derr == nil {
+			t.Errorf("GetJournals failing midway answered a whole envelope: %v", cut)
+		}
 	}
 	if r := f.want("rcInternalError", s, "GetContactsIdentifiers", nil); r.desc() != "internal error" {
 		t.Errorf("panic: Description = %q", r.desc())

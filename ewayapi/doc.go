@@ -17,7 +17,12 @@
 // example or a setting, 64 KiB for the rest. Of a body over 64 KiB the
 // server reads on only once the part read holds the sessionId of a live
 // session, so send sessionId first: an unauthenticated caller costs the
-// server 64 KiB, not 32 MiB.
+// server 64 KiB, not 32 MiB. GetContacts, GetCompanies and GetJournals
+// stream their Data item by item as the CRM reads it (a few hundred at a
+// time), so a listing of 100,000 contacts is never held whole; eWay's Get
+// methods take no paging parameters, and clients that want pages list
+// Get*Identifiers and fetch Get*ByItemGuids in chunks, or walk the change
+// feed in targetChangeId ranges.
 //
 // # Sessions
 //

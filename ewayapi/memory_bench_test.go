@@ -2,6 +2,9 @@ package ewayapi_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -11,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crmsync/crmsync"
 )
 
 // heapPeak samples the live heap every millisecond until stop is called,
@@ -78,4 +83,83 @@ func BenchmarkUnauthenticatedBodies(b *testing.B) {
 		worst = max(worst, stop())
 	}
 	b.ReportMetric(worst, "peak-heap-MiB")
+}
+
+// BenchmarkGetContacts100k lists 100,000 contacts (about 1 KiB of fields
+// each) with GetContacts from 4 concurrent clients, the load of issue 13,
+// and reports the peak live heap above the idle heap. Clients decode the
+// answer item by item, so the peak is the server's.
+func BenchmarkGetContacts100k(b *testing.B) {
+	f := newFixture(b, fixtureOptions{})
+	sys := crmsync.System(context.Background())
+	const total = 100000
+	for start := 0; start < total; start += 1000 {
+		patches := make([]crmsync.Patch, 1000)
+		for i := range patches {
+			n := start + i
+			patches[i] = crmsync.Patch{Set: map[string]string{
+				"FirstName": fmt.Sprintf("First%d", n), "LastName": fmt.Sprintf("Last%d", n),
+				"Company": "ACME s.r.o.", "Title": "Sales manager", "Department": "Sales",
+				"Email1Address": fmt.Sprintf("person%d@example.com", n), "TelephoneNumber1": "+420 123 456 789",
+				"BusinessAddressStreet": "Václavské náměstí 1", "BusinessAddressCity": "Praha",
+				"Note": strings.Repeat("Met at the fair; interested in the premium plan. ", 12),
+			}}
+		}
+		if _, err := f.crm.Save(sys, crmsync.Contacts, patches, crmsync.SaveOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := f.login("alice")
+	body := []byte(`{"sessionId":"` + s + `"}`)
+	url := f.url + "/API.svc/GetContacts"
+	var worst float64
+	b.ResetTimer()
+	for range b.N {
+		stop := heapPeak()
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				if n, err := countItems(resp.Body); err != nil || n != total {
+					b.Errorf("GetContacts: %d items, %v", n, err)
+				}
+			}()
+		}
+		wg.Wait()
+		worst = max(worst, stop())
+	}
+	b.ReportMetric(worst, "peak-heap-MiB")
+}
+
+// countItems reads an envelope's Data array one element at a time.
+func countItems(r io.Reader) (int, error) {
+	dec := json.NewDecoder(r)
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, err
+		}
+		if t == "Data" {
+			break
+		}
+	}
+	if _, err := dec.Token(); err != nil { // [
+		return 0, err
+	}
+	n := 0
+	for dec.More() {
+		var it struct{ ItemGUID string }
+		if err := dec.Decode(&it); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

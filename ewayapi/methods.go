@@ -159,12 +159,12 @@ func logOut(ctx context.Context, s *Server, r *request) (*reply, error) {
 	return &reply{}, nil
 }
 
+// getItems streams the folder: the answer is written item by item as the
+// CRM reads them (see Server.writeStream).
 func getItems(ctx context.Context, s *Server, r *request) (*reply, error) {
-	items, err := s.crm.Items(ctx, r.method.folder, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+	folder := r.method.folder
+	return &reply{stream: &itemStream{fks: r.IncludeForeignKeys, pictures: r.IncludeProfilePictures,
+		each: func(fn func(*crmsync.Item) error) error { return s.crm.EachItem(ctx, folder, fn) }}}, nil
 }
 
 func getItemsByGUIDs(ctx context.Context, s *Server, r *request) (*reply, error) {

@@ -182,6 +182,17 @@ type reply struct {
 	WcfVersion   string `json:",omitempty"`
 
 	FoldersWithChangedAvailability []crmsync.Folder `json:",omitempty"`
+
+	// stream, when set, is the Data list, written as it is read.
+	stream *itemStream
+}
+
+// itemStream is a list of items that the server writes to the client as
+// each calls fn with them, so that a listing of 100,000 contacts is never
+// held in memory whole.
+type itemStream struct {
+	each          func(fn func(*crmsync.Item) error) error
+	fks, pictures bool
 }
 
 // ServeHTTP answers one API call: POST {prefix}{Method} with the method's
@@ -207,7 +218,80 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := crmsync.WithClientAddr(r.Context(), r.RemoteAddr)
 	rep := s.call(ctx, name, w, r)
+	if rep.stream != nil {
+		s.writeStream(ctx, name, w, rep)
+		return
+	}
 	s.write(w, http.StatusOK, rep)
+}
+
+// streamFlushBytes is how much of a streamed answer is buffered before it
+// is written out.
+const streamFlushBytes = 64 << 10
+
+// writeStream writes an envelope whose Data is rep.stream. The envelope
+// goes out with the first item, so an error before it (a missing right, a
+// failed read) is still answered as an ordinary failed call. An error
+// after it aborts the connection: the client sees a truncated answer, never
+// a short list that claims rcSuccess.
+func (s *Server) writeStream(ctx context.Context, name string, w http.ResponseWriter, rep *reply) {
+	st := rep.stream
+	rep.stream = nil
+	if rep.ReturnCode == "" {
+		rep.ReturnCode = rcSuccess
+	}
+	head, err := json.Marshal(rep)
+	if err != nil {
+		s.write(w, http.StatusOK, s.fail(ctx, name, err))
+		return
+	}
+	var buf bytes.Buffer
+	started := false
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(ctx, "api call panicked", "method", truncate(name), "panic", v)
+			if started {
+				panic(http.ErrAbortHandler)
+			}
+			s.write(w, http.StatusOK, &reply{ReturnCode: rcInternalError, Description: "internal error"})
+		}
+	}()
+	start := func() {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		buf.Write(head[:len(head)-1]) // without the closing brace
+		buf.WriteString(`,"Data":[`)
+		started = true
+	}
+	err = st.each(func(it *crmsync.Item) error {
+		if !started {
+			start()
+		} else {
+			buf.WriteByte(',')
+		}
+		itemJSON{item: it, fks: st.fks, pictures: st.pictures}.writeTo(&buf)
+		if buf.Len() < streamFlushBytes {
+			return nil
+		}
+		_, err := w.Write(buf.Bytes())
+		buf.Reset()
+		return err
+	})
+	switch {
+	case err != nil && !started:
+		s.write(w, http.StatusOK, s.fail(ctx, name, err))
+		return
+	case err != nil:
+		s.log.WarnContext(ctx, "api answer cut off", "method", truncate(name), "err", err)
+		panic(http.ErrAbortHandler)
+	case !started:
+		start()
+	}
+	buf.WriteString("]}")
+	w.Write(buf.Bytes())
 }
 
 // crossSite returns the status and message refusing a request a web page

@@ -1,0 +1,76 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/crmsync/crmsync"
+	"github.com/google/go-cmp/cmp"
+)
+
+// EachItem walks, batch by batch, exactly the items Items(folder, nil)
+// lists, in the same order: visible ones only, none from the trash.
+func TestEachItemMatchesItems(t *testing.T) {
+	svc := newService(t)
+	sys := crmsync.System(context.Background())
+	if err := svc.SaveGroup(sys, "all", []crmsync.Rights{crmsync.FullRights(crmsync.Contacts)}); err != nil {
+		t.Fatal(err)
+	}
+	var users []context.Context
+	for _, name := range []string{"ann", "ben"} {
+		u, err := svc.AddUser(sys, name, "pw", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.AddToGroup(sys, name, "all"); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, crmsync.WithUser(context.Background(), u))
+	}
+	var patches [2][]crmsync.Patch
+	for i := range 700 {
+		p := crmsync.Patch{Set: map[string]string{"LastName": fmt.Sprintf("c%d", i)}}
+		if i%3 == 0 {
+			p.Set["IsPrivate"] = "true"
+		}
+		patches[i%2] = append(patches[i%2], p)
+	}
+	var trashed []string
+	for i, ctx := range users {
+		res, err := svc.Save(ctx, crmsync.Contacts, patches[i], crmsync.SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		trashed = append(trashed, res[0].GUID, res[1].GUID)
+	}
+	if err := svc.Delete(sys, crmsync.Contacts, trashed); err != nil {
+		t.Fatal(err)
+	}
+	for _, ctx := range append(users, sys) {
+		want, err := svc.Items(ctx, crmsync.Contacts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*crmsync.Item
+		if err := svc.EachItem(ctx, crmsync.Contacts, func(it *crmsync.Item) error { got = append(got, it); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < 400 {
+			t.Fatalf("only %d items listed", len(want))
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("EachItem differs from Items (-Items +EachItem):\n%s", d)
+		}
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := svc.EachItem(users[0], crmsync.Contacts, func(*crmsync.Item) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Errorf("EachItem after fn failed: %v, %d calls", err, n)
+	}
+	if err := svc.EachItem(context.Background(), crmsync.Contacts, func(*crmsync.Item) error { return nil }); crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+		t.Errorf("EachItem without a user: %v", err)
+	}
+}
