@@ -29,4 +29,21 @@
 //     A change of who owns a linked company (which moves items in and out
 //     of the Related level) is not a permission change: like eWay-CRM's
 //     feed, it surfaces on the next full reconcile.
+//
+// # Signing in
+//
+// Authenticate is the one way in for every adapter (API LogIn, CardDAV
+// Basic auth, the web UI, OAuth), so its limits hold for all of them
+// together. The name is trimmed and put in Unicode NFC; the lockout counts
+// the user, not the spelling. Failures count per client address (from
+// crmsync.WithClientAddr; an IPv6 client by its /64) and per user within
+// Options.SignInWindow: the address limit is the lower, so one guesser is
+// stopped before the user is locked, and an address where the user signed
+// in before (remembered in memory for 30 days; a restart forgets) keeps
+// its own count, so the right password from a known client works while
+// guessers elsewhere hold the user's lock. A refused attempt checks no
+// password (IsThrottled tells it apart). A verified password is cached,
+// keyed by an HMAC and valid only while the stored hash is the one it was
+// checked against; a User returned by Authenticate carries
+// PasswordStamp, so every session built on it ends with the password.
 package service
