@@ -297,3 +297,63 @@ type Identifier struct {
 	GUID    string
 	Version int
 }
+
+// ListQuery asks for one page of a folder's items.
+type ListQuery struct {
+	Search  string // case-insensitive substring of name, e-mails, company or phones ("" = all)
+	After   string // the Next of the previous page ("" = the first page)
+	Limit   int    // items per page; 1..500, 50 when 0
+	Trashed bool   // list the trash instead
+}
+
+// ItemPage is one page of a listing; Next is "" on the last page.
+type ItemPage struct {
+	Items []*Item
+	Next  string
+}
+
+// Access is what the caller may do with one item.
+type Access struct {
+	Edit   bool
+	Delete bool
+}
+
+// SearchText is what a listing's search matches for an item: its names,
+// e-mails, company and phones (also as bare digits, so that "777123"
+// finds "+420 777 123 456"), lower case, one per line.
+func SearchText(it *Item) string {
+	var b strings.Builder
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" {
+			b.WriteString(strings.ToLower(s))
+			b.WriteByte('\n')
+		}
+	}
+	for _, f := range []string{FieldFileAs, FieldFirstName, FieldMiddleName, FieldLastName, FieldCompany, FieldCompanyName,
+		FieldEmail1, FieldEmail2, FieldEmail3, "Email"} {
+		add(it.Get(f))
+	}
+	for _, f := range []string{FieldPhoneBusiness, FieldPhoneHome, FieldPhoneMobile, FieldPhoneOther, FieldPhoneBusiness2, FieldPhoneFax, "Phone", "Mobile"} {
+		v := it.Get(f)
+		add(v)
+		add(strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, v))
+	}
+	return b.String()
+}
+
+// SortKey orders a listing: the item's display name, lower case.
+func SortKey(it *Item) string {
+	name := it.Get(FieldFileAs)
+	if name == "" {
+		name = strings.TrimSpace(it.Get(FieldFirstName) + " " + it.Get(FieldLastName))
+	}
+	if name == "" {
+		name = it.Get(FieldCompanyName)
+	}
+	return strings.ToLower(strings.TrimSpace(name))
+}

@@ -110,3 +110,16 @@ func IsSystem(ctx context.Context) bool {
 	b, _ := ctx.Value(systemKey{}).(bool)
 	return b
 }
+
+// Lister is the paged listing the web UI needs; the service implements it
+// beside CRM. It is separate so that adapters that only speak eWay's API
+// need not know it.
+type Lister interface {
+	// List returns one page of the visible items of folder (or of the
+	// trash), ordered by name, matching q.Search in name, e-mail, company
+	// or phone. q.After is the Next of the previous page.
+	List(ctx context.Context, folder Folder, q ListQuery) (ItemPage, error)
+	// Access tells, for each visible item of guids, whether the caller may
+	// edit and delete it, so that a UI shows only the buttons that work.
+	Access(ctx context.Context, folder Folder, guids []string) (map[string]Access, error)
+}

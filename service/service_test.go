@@ -13,12 +13,17 @@ import (
 
 func newService(t *testing.T) *service.Service {
 	t.Helper()
+	return service.New(newStore(t), service.Options{})
+}
+
+func newStore(t *testing.T) *sqlite.DB {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return service.New(db, service.Options{})
+	return db
 }
 
 // Watchers that come and go while writers run never see an id go back and

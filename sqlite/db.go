@@ -57,6 +57,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.fillListColumns(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open(driverName, dsn(path, false))
 	if err != nil {
 		w.Close()

@@ -174,14 +174,16 @@ func (t *tx) PutItem(it *crmsync.Item) error {
 	case crmsync.Companies:
 		name = fold(it.Get(crmsync.FieldCompanyName))
 	}
-	err := t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, name_lower, fields)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := t.exec(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, name_lower, sort_key, search_text, fields)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (folder, guid) DO UPDATE SET version = excluded.version, trashed = excluded.trashed,
 			owner = excluded.owner, private = excluded.private, company_guid = excluded.company_guid,
 			contact_guid = excluded.contact_guid, email1_lower = excluded.email1_lower,
-			name_lower = excluded.name_lower, fields = excluded.fields`,
+			name_lower = excluded.name_lower, sort_key = excluded.sort_key, search_text = excluded.search_text,
+			fields = excluded.fields`,
 		string(it.Folder), it.GUID, it.Version, b2i(it.Trashed), it.Owner(), b2i(it.Private()),
-		fold(it.Get(crmsync.FieldCompanyGUID)), fold(it.Get(crmsync.FieldContactGUID)), email, name, fields)
+		fold(it.Get(crmsync.FieldCompanyGUID)), fold(it.Get(crmsync.FieldContactGUID)), email, name,
+		crmsync.SortKey(it), crmsync.SearchText(it), fields)
 	if err != nil {
 		return fmt.Errorf("writing item %s: %w", it.GUID, err)
 	}
