@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/service"
@@ -11,10 +12,20 @@ import (
 
 var _ service.ItemPager = (*tx)(nil)
 
-// PageItems implements service.ItemPager over the items_list index.
+// PageItems implements service.ItemPager over the items_list_* partial
+// indexes, named with INDEXED BY because the planner prefers the (folder,
+// guid) key otherwise; a partial index needs the folder and trashed as
+// literals (the folder is one of the three valid names).
 func (t *tx) PageItems(folder crmsync.Folder, trashed bool, search, afterKey, afterGUID string, limit int) ([]*crmsync.Item, error) {
-	q := "SELECT " + itemColumns + " FROM items WHERE folder = ? AND trashed = ? AND (sort_key, guid) > (?, ?)"
-	args := []any{string(folder), b2i(trashed), afterKey, afterGUID}
+	if !folder.Valid() {
+		return nil, fmt.Errorf("listing unknown folder %q", folder)
+	}
+	from := "items INDEXED BY items_list_" + strings.ToLower(string(folder))
+	if trashed {
+		from = "items" // the trash is small: no index of its own
+	}
+	q := fmt.Sprintf("SELECT "+itemColumns+" FROM %s WHERE folder = '%s' AND trashed = %d AND (sort_key, guid) > (?, ?)", from, folder, b2i(trashed))
+	args := []any{afterKey, afterGUID}
 	if search != "" {
 		q += " AND instr(search_text, ?) > 0"
 		args = append(args, search)

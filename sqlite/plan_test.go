@@ -23,6 +23,7 @@ func TestQueryPlans(t *testing.T) {
 		{"SELECT guid FROM items WHERE contact_guid = ? AND folder = ? AND trashed = 0", []any{"g", "Journal"}, []string{"items_contact"}},
 		{"SELECT guid FROM items WHERE company_guid = ? AND folder = ? AND trashed = 0", []any{"g", "Contacts"}, []string{"items_company"}},
 		{"SELECT guid FROM items WHERE name_lower = ? AND folder = ? AND trashed = 0", []any{"acme", "Companies"}, []string{"items_name"}},
+		{"SELECT guid, fields FROM items INDEXED BY items_list_contacts WHERE folder = 'Contacts' AND trashed = 0 AND (sort_key, guid) > (?, ?) AND instr(search_text, ?) > 0 ORDER BY sort_key, guid LIMIT ?", []any{"", "", "jan", 51}, []string{"SEARCH items USING INDEX items_list_contacts ((sort_key,guid)>(?,?))"}},
 	} {
 		var plan []string
 		err := db.View(ctx, func(tx *sql.Tx) error {
