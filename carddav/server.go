@@ -95,11 +95,18 @@ func (h *Handler) principalPath(user string) string {
 	return h.prefix + "principals/" + url.PathEscape(user) + "/"
 }
 
-func (h *Handler) homePath(user string) string {
-	return h.prefix + "addressbooks/" + url.PathEscape(user) + "/"
+func (h *Handler) homePath(user string) string { return homePath(h.prefix, user) }
+
+func homePath(prefix, user string) string {
+	return prefix + "addressbooks/" + url.PathEscape(user) + "/"
 }
 
-func (h *Handler) bookPath(user string) string { return h.homePath(user) + bookName + "/" }
+func (h *Handler) bookPath(user string) string { return BookPath(h.prefix, user) }
+
+// BookPath is the URL path of user's address book under a server mounted
+// at prefix ("/dav/"), for pages that tell users what to type into a
+// phone.
+func BookPath(prefix, user string) string { return homePath(prefix, user) + bookName + "/" }
 
 func (h *Handler) objectPath(user, name string) string {
 	return h.bookPath(user) + url.PathEscape(name)

@@ -256,6 +256,11 @@ func seedDemoMailbox(mb *outlook.Mailbox, r *rand.Rand, crm []*crmsync.Item, n i
 func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *crmsync.User, sandboxURL, listen string) error {
 	mux := http.NewServeMux()
 	ewayapi.NewServer(d.svc, ewayapi.Options{Logger: env.Logger}).Handle(mux)
+	ui, err := newWebUI(d.svc)
+	if err != nil {
+		return err
+	}
+	ui.Mount(mux)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
@@ -275,6 +280,7 @@ func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engi
 	p := pairs[0]
 	sum := md5.Sum([]byte(demoPassword))
 	hash := hex.EncodeToString(sum[:])
+	fmt.Fprintf(env.Stdout, "\nOpen the web UI at %s and sign in as %q with password %q.\n", ui.URL(api), demoUser, demoPassword)
 	fmt.Fprintf(env.Stdout, `
 Sync keeps running (CRM changes go to Outlook at once, Outlook is polled every 2s). Ctrl-C stops.
 Try it from another terminal:
