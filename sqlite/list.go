@@ -60,7 +60,7 @@ func (db *DB) fillListColumns(ctx context.Context) error {
 					rows.Close()
 					return err
 				}
-				if it.Fields, err = decodeFields(fields); err != nil {
+				if it.Fields, err = schema.DecodeFields(fields); err != nil {
 					rows.Close()
 					return fmt.Errorf("decoding fields of %s: %w", it.GUID, err)
 				}
