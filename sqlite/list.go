@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/schema"
 	"github.com/crmsync/crmsync/service"
 )
 
