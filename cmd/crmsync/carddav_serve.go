@@ -11,7 +11,7 @@ import (
 func init() { mounts = append(mounts, mountCardDAV) }
 
 func mountCardDAV(ctx context.Context, s *Server) error {
-	store, err := carddav.NewSQLStore(ctx, s.DB)
+	store, err := s.DB.cardDAV(ctx)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func carddavEnable(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeSecret(d.dbPath, u.Name, "carddav", pw); err != nil {
+	if err := writeSecret(d.loc, u.Name, "carddav", pw); err != nil {
 		return fmt.Errorf("storing the CardDAV password: %w", err)
 	}
 	rc := remoteConfig{URL: *url, Username: *username, AddressBook: *book, DuplicatesBook: *dupBook}

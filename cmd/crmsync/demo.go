@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if _, err := os.Stat(dbPath); err == nil {
 		return fmt.Errorf("%s already holds a demo; pick another --dir or remove it", *dir)
 	}
-	d, err := openSync(ctx, env, dbPath)
+	d, err := openSync(ctx, env, dbLocation{Path: dbPath})
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,10 @@ import (
 )
 
 var groupCommands = []subcommand{
-	{"set", "set NAME --module M[,M] [--view L] [--edit L] [--delete L] [--create] [--export] [--db FILE]", groupSet},
-	{"list", "list [--db FILE]", groupList},
-	{"add-user", "add-user GROUP USER [--db FILE]", groupAddUser},
-	{"remove-user", "remove-user GROUP USER [--db FILE]", groupRemoveUser},
+	{"set", "set NAME --module M[,M] [--view L] [--edit L] [--delete L] [--create] [--export] [--db FILE | --postgres URL]", groupSet},
+	{"list", "list [--db FILE | --postgres URL]", groupList},
+	{"add-user", "add-user GROUP USER [--db FILE | --postgres URL]", groupAddUser},
+	{"remove-user", "remove-user GROUP USER [--db FILE | --postgres URL]", groupRemoveUser},
 }
 
 func runGroup(ctx context.Context, env *Env, args []string) error {

@@ -72,7 +72,7 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := graph.NewTokenStore(secretsDir(d.dbPath)).Save(u.Name, tok); err != nil {
+		if err := graph.NewTokenStore(secretsDir(d.loc)).Save(u.Name, tok); err != nil {
 			return err
 		}
 	}

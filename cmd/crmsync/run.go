@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/carddav"
+	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 )
@@ -183,14 +187,85 @@ func parseFlags(env *Env, fs *flag.FlagSet, args []string, want int) ([]string, 
 	return positional, nil
 }
 
-// dbFlag adds the --db flag every command that touches the CRM takes.
-func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", "crmsync.db", "SQLite database `file` of the CRM (created if missing)")
+// dbLocation is where a command's CRM lives: the SQLite file of --db, or
+// the PostgreSQL database of --postgres (CRMSYNC_POSTGRES) when that is
+// set. Secrets (tokens, CardDAV passwords) stay in an owner-only directory
+// beside the --db path either way.
+type dbLocation struct {
+	Path     string
+	Postgres string
 }
 
-// openCRM opens the CRM on the SQLite file at path. The caller closes db.
-func openCRM(ctx context.Context, env *Env, path string) (crmsync.CRM, *sqlite.DB, error) {
-	db, err := sqlite.Open(ctx, path)
+// dbFlag adds the --db and --postgres flags every command that touches the
+// CRM takes.
+func dbFlag(fs *flag.FlagSet) *dbLocation {
+	loc := &dbLocation{}
+	fs.StringVar(&loc.Path, "db", "crmsync.db", "SQLite database `file` of the CRM (created if missing); with --postgres, secrets are kept beside it")
+	fs.StringVar(&loc.Postgres, "postgres", "", "PostgreSQL `URL` of the CRM (postgres://user@host:port/db), instead of the SQLite file")
+	return loc
+}
+
+// arg is how hints printed for the user name this database on a command
+// line: nothing for the default file. A PostgreSQL URL is shown without
+// its password.
+func (l dbLocation) arg() string {
+	switch {
+	case l.Postgres != "":
+		return " --postgres " + redactURL(l.Postgres)
+	case l.Path != "crmsync.db":
+		return " --db " + l.Path
+	}
+	return ""
+}
+
+// String names the database in logs and messages, without a password.
+func (l dbLocation) String() string {
+	if l.Postgres != "" {
+		return redactURL(l.Postgres)
+	}
+	return l.Path
+}
+
+// redactURL hides the password of a postgres:// URL; a string that does not
+// parse as a URL (key=value form) is not shown at all.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "(PostgreSQL connection string)"
+	}
+	return u.Redacted()
+}
+
+// crmDB is an open CRM database, SQLite or PostgreSQL, with the stores
+// beside the CRM's.
+type crmDB struct {
+	service.Store
+	io.Closer
+	state   engine.StateStore
+	cardDAV func(context.Context) (carddav.Store, error)
+}
+
+// openDB opens the database at loc.
+func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
+	if loc.Postgres != "" {
+		db, err := postgres.Open(ctx, loc.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		return &crmDB{Store: db, Closer: db, state: db.SyncState(),
+			cardDAV: func(context.Context) (carddav.Store, error) { return db.CardDAVStore(), nil }}, nil
+	}
+	db, err := sqlite.Open(ctx, loc.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &crmDB{Store: db, Closer: db, state: db.SyncState(),
+		cardDAV: func(ctx context.Context) (carddav.Store, error) { return carddav.NewSQLStore(ctx, db) }}, nil
+}
+
+// openCRM opens the CRM at loc. The caller closes db.
+func openCRM(ctx context.Context, env *Env, loc dbLocation) (crmsync.CRM, *crmDB, error) {
+	db, err := openDB(ctx, loc)
 	if err != nil {
 		return nil, nil, err
 	}

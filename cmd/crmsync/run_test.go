@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -135,8 +136,23 @@ func login(t *testing.T, base, user, password string) string {
 // TestEndToEnd is the issue's "done when": users made with the CLI, the
 // API driven over HTTP against `crmsync serve`.
 func TestEndToEnd(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "crm.db")
-	t.Setenv("CRMSYNC_DB", db) // every command below finds the database through the environment
+	t.Setenv("CRMSYNC_DB", filepath.Join(t.TempDir(), "crm.db")) // every command finds the database through the environment
+	testEndToEnd(t)
+}
+
+// TestEndToEndOnPostgres is TestEndToEnd with the CRM on PostgreSQL, named
+// by CRMSYNC_POSTGRES as an administrator would set it.
+func TestEndToEndOnPostgres(t *testing.T) {
+	t.Setenv("CRMSYNC_POSTGRES", testenv.Postgres(t))
+	dir := t.TempDir()
+	t.Setenv("CRMSYNC_DB", filepath.Join(dir, "crm.db"))
+	testEndToEnd(t)
+	if _, err := os.Stat(filepath.Join(dir, "crm.db")); err == nil {
+		t.Error("a SQLite file was created although the CRM is on PostgreSQL")
+	}
+}
+
+func testEndToEnd(t *testing.T) {
 	mustRun(t, "group", "set", "sales", "--module", "all", "--view", "All", "--edit", "All", "--delete", "Own", "--create", "--export")
 	mustRun(t, "user", "add", "alice", "--password", "wonderland", "--group", "sales")
 	if code, _, errOut := run(t, "through the looking glass\n", "user", "add", "bob", "--password", "-"); code != 0 {

@@ -17,7 +17,6 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/ewayapi"
 	"github.com/crmsync/crmsync/internal/httpserve"
-	"github.com/crmsync/crmsync/sqlite"
 )
 
 // Server is what `crmsync serve` hands to each mount: the CRM, the HTTP
@@ -26,8 +25,8 @@ import (
 type Server struct {
 	Env          *Env // the command's streams and environment
 	CRM          crmsync.CRM
-	DB           *sqlite.DB
-	DBPath       string // the --db file, for workers that open their own connections
+	DB           *crmDB
+	DBLocation   dbLocation // the --db file or --postgres database, for hints and secrets
 	Mux          *http.ServeMux
 	Logger       *slog.Logger
 	PollInterval time.Duration
@@ -60,7 +59,7 @@ func (s *Server) Go(name string, fn func(ctx context.Context) error) {
 var mounts []func(ctx context.Context, s *Server) error
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "serve", "serve [--db FILE] [--listen ADDR] [--poll-interval D]")
+	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--poll-interval D]")
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
@@ -95,7 +94,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, DBPath: *dbPath, Mux: mux, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Mux: mux, Logger: env.Logger, PollInterval: *poll,
 		ctx: workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes
 		cancelWork()
@@ -116,7 +115,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	go func() { served <- httpSrv.Serve(ln) }()
 	// Tests and scripts read the bound address from this line (--listen :0).
 	fmt.Fprintf(env.Stdout, "listening on http://%s\n", ln.Addr())
-	env.Logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath)
+	env.Logger.Info("serving", "addr", ln.Addr().String(), "db", dbPath.String())
 
 	var runErr error
 	select {
@@ -140,7 +139,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 // ensureAdmin creates the `admin` user on a database without an
 // administrator (a fresh one). Its password is random and never shown, so
 // nobody can use it until the administrator of the machine sets one.
-func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, dbPath string) error {
+func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, loc dbLocation) error {
 	sys := crmsync.System(ctx)
 	users, err := crm.Users(sys)
 	if err != nil {
@@ -159,10 +158,6 @@ func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, dbPath string) 
 		return fmt.Errorf("creating the admin user: %w", err)
 	}
 	fmt.Fprintln(env.Stdout, "Created the administrator 'admin' on this new database. Set its password with:")
-	dbArg := ""
-	if dbPath != "crmsync.db" {
-		dbArg = " --db " + dbPath
-	}
-	fmt.Fprintf(env.Stdout, "  crmsync user passwd admin --password P%s\n", dbArg)
+	fmt.Fprintf(env.Stdout, "  crmsync user passwd admin --password P%s\n", loc.arg())
 	return nil
 }

@@ -89,8 +89,7 @@ func logRun(env *Env, user string) func(*engine.Run, error) {
 // `crmsync serve`, picking up partnerships turned on or off meanwhile, and
 // asks again about postponed first syncs (SPEC M11).
 func mountSyncWorkers(ctx context.Context, s *Server) error {
-	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.SyncState()}
-	d.dbPath = s.DBPath
+	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation}
 	var ok bool
 	if d.svc, ok = asService(s.CRM); !ok {
 		return nil
@@ -105,11 +104,7 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 			if err != nil {
 				continue
 			}
-			dbArg := ""
-			if d.dbPath != "crmsync.db" {
-				dbArg = " --db " + d.dbPath
-			}
-			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, dbArg)
+			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, d.loc.arg())
 		}
 	}
 	s.Go("sync workers", func(ctx context.Context) error {

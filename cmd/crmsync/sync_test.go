@@ -21,7 +21,9 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 )
@@ -313,7 +315,7 @@ func TestCardDAVSync(t *testing.T) {
 	if !strings.Contains(out, "2 created in the address book") {
 		t.Fatalf("first sync summary: %s", out)
 	}
-	if info, err := os.Stat(filepath.Join(secretsDir(a), "alice.carddav")); err != nil || info.Mode().Perm() != 0o600 {
+	if info, err := os.Stat(filepath.Join(secretsDir(dbLocation{Path: a}), "alice.carddav")); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("stored password: %v %v, want mode 0600", err, info)
 	}
 
@@ -338,5 +340,63 @@ func TestCardDAVSync(t *testing.T) {
 	}
 	if out := mustRun(t, "carddav", "status", "--user", "alice", "--db", a); !strings.Contains(out, "Paired:   2 contacts") {
 		t.Errorf("status:\n%s", out)
+	}
+}
+
+// TestOutlookSyncOnPostgres: connect, first sync and a later sync through
+// the CLI with the CRM and the sync state on PostgreSQL (--postgres).
+func TestOutlookSyncOnPostgres(t *testing.T) {
+	pg := testenv.Postgres(t)
+	db := filepath.Join(t.TempDir(), "crm.db") // only the secrets live beside it
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mb := outlook.NewMemory()
+	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := []string{"--postgres", pg, "--db", db}
+	mustRun(t, append([]string{"user", "add", "alice", "--password", "pw"}, on...)...)
+	mustRun(t, append([]string{"group", "set", "sales", "--module", "Contacts", "--view", "All", "--edit", "All", "--delete", "All", "--create", "--export"}, on...)...)
+	mustRun(t, append([]string{"group", "add-user", "sales", "alice"}, on...)...)
+
+	store, err := postgres.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := service.New(store, service.Options{})
+	alice, err := svc.UserByName(crmsync.System(ctx), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Save(crmsync.WithUser(ctx, alice), crmsync.Contacts, []crmsync.Patch{
+		{Set: map[string]string{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldEmail1: "jan@firma.cz"}},
+		{Set: map[string]string{crmsync.FieldFirstName: "Eva", crmsync.FieldLastName: "Malá", crmsync.FieldEmail1: "eva@firma.cz"}},
+	}, crmsync.SaveOptions{})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatal(err, res)
+	}
+
+	mustRun(t, append([]string{"outlook", "connect", "--user", "alice", "--sandbox", "http://" + addr}, on...)...)
+	if out := mustRun(t, append([]string{"outlook", "enable", "--user", "alice", "--now"}, on...)...); !strings.Contains(out, "2 created in Outlook") {
+		t.Fatalf("first sync: %s", out)
+	}
+	c := &outlook.Contact{}
+	outlook.ApplyFields(c, map[string]string{crmsync.FieldFirstName: "Petr", crmsync.FieldLastName: "Nový"})
+	if _, err := mb.Create(mb.DefaultFolder(), c); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, append([]string{"sync", "--user", "alice", "--once"}, on...)...); !strings.Contains(out, "1 created in the CRM") {
+		t.Fatalf("second sync: %s", out)
+	}
+	found, err := svc.Search(crmsync.WithUser(ctx, alice), crmsync.Contacts, map[string]string{crmsync.FieldLastName: "Nový"}, false)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("the Outlook contact in the PostgreSQL CRM: %v %v", found, err)
+	}
+	part, err := store.SyncState().Partnership(ctx, alice.GUID, "outlook")
+	if err != nil || !part.Synced || part.State != "active" {
+		t.Errorf("partnership on PostgreSQL: %+v %v", part, err)
 	}
 }

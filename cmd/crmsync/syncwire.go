@@ -16,7 +16,6 @@ import (
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/service"
-	"github.com/crmsync/crmsync/sqlite"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/oauth2"
 	"golang.org/x/term"
@@ -57,20 +56,20 @@ func (rc remoteConfig) String() string {
 	return string(b)
 }
 
-// secretsDir is where tokens of the database at dbPath are kept (0700).
-func secretsDir(dbPath string) string { return dbPath + ".secrets" }
+// secretsDir is where tokens of the database at loc are kept (0700).
+func secretsDir(loc dbLocation) string { return loc.Path + ".secrets" }
 
 // syncDeps are what sync commands need of an open CRM.
 type syncDeps struct {
-	env    *Env
-	svc    *service.Service
-	db     *sqlite.DB
-	state  *sqlite.SyncState
-	dbPath string
+	env   *Env
+	svc   *service.Service
+	db    *crmDB
+	state engine.StateStore
+	loc   dbLocation
 }
 
-func openSync(ctx context.Context, env *Env, dbPath string) (*syncDeps, error) {
-	crm, db, err := openCRM(ctx, env, dbPath)
+func openSync(ctx context.Context, env *Env, loc dbLocation) (*syncDeps, error) {
+	crm, db, err := openCRM(ctx, env, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +78,7 @@ func openSync(ctx context.Context, env *Env, dbPath string) (*syncDeps, error) {
 		db.Close()
 		return nil, fmt.Errorf("the CRM store does not support sync")
 	}
-	return &syncDeps{env: env, svc: svc, db: db, state: db.SyncState(), dbPath: dbPath}, nil
+	return &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc}, nil
 }
 
 func (d *syncDeps) Close() error { return d.db.Close() }
@@ -127,7 +126,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		return nil, err
 	}
 	if p.Kind == "carddav" {
-		password, err := readSecret(d.dbPath, u.Name, "carddav")
+		password, err := readSecret(d.loc, u.Name, "carddav")
 		if err != nil {
 			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("the CardDAV password of %s is missing: run 'crmsync carddav enable' again", u.Name), Err: err}
 		}
@@ -140,7 +139,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		cfg.BaseURL = rc.Sandbox
 		cfg.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "sandbox"})
 	default:
-		store := graph.NewTokenStore(secretsDir(d.dbPath))
+		store := graph.NewTokenStore(secretsDir(d.loc))
 		ts, err := store.TokenSource(ctx, graph.AuthConfig{Tenant: rc.Tenant, ClientID: rc.ClientID}, u.Name)
 		if err != nil {
 			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("%s is not signed in to Microsoft 365: run 'crmsync outlook connect --user %s'", u.Name, u.Name), Err: err}
@@ -324,15 +323,15 @@ func asService(c crmsync.CRM) (*service.Service, bool) {
 // secretFile is where the secret of kind for user lives: one file in the
 // secrets directory whatever the user name holds ("../x" stays inside),
 // named as graph.TokenStore names its files.
-func secretFile(dbPath, user, kind string) string {
+func secretFile(loc dbLocation, user, kind string) string {
 	name := strings.ReplaceAll(url.PathEscape(user), `\`, "%5C") + "." + kind
-	return filepath.Join(secretsDir(dbPath), name)
+	return filepath.Join(secretsDir(loc), name)
 }
 
 // writeSecret stores a secret of kind for user beside the database,
 // readable by the owner only (0600 in a 0700 directory).
-func writeSecret(dbPath, user, kind, secret string) error {
-	dir := secretsDir(dbPath)
+func writeSecret(loc dbLocation, user, kind, secret string) error {
+	dir := secretsDir(loc)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -355,18 +354,18 @@ func writeSecret(dbPath, user, kind, secret string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), secretFile(dbPath, user, kind))
+	return os.Rename(f.Name(), secretFile(loc, user, kind))
 }
 
-func readSecret(dbPath, user, kind string) (string, error) {
-	b, err := os.ReadFile(secretFile(dbPath, user, kind))
+func readSecret(loc dbLocation, user, kind string) (string, error) {
+	b, err := os.ReadFile(secretFile(loc, user, kind))
 	return string(b), err
 }
 
 // openPartnership opens the CRM and finds a user and their partnership of
 // kind; the caller closes the returned deps.
-func openPartnership(ctx context.Context, env *Env, dbPath, userName, kind string) (*syncDeps, *crmsync.User, *engine.Partnership, error) {
-	d, err := openSync(ctx, env, dbPath)
+func openPartnership(ctx context.Context, env *Env, loc dbLocation, userName, kind string) (*syncDeps, *crmsync.User, *engine.Partnership, error) {
+	d, err := openSync(ctx, env, loc)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -37,9 +37,9 @@ func dispatch(ctx context.Context, env *Env, cmd string, subs []subcommand, args
 }
 
 var userCommands = []subcommand{
-	{"add", "add NAME --password P [--admin] [--group G]... [--db FILE]", userAdd},
-	{"passwd", "passwd NAME --password P [--db FILE]", userPasswd},
-	{"list", "list [--db FILE]", userList},
+	{"add", "add NAME --password P [--admin] [--group G]... [--db FILE | --postgres URL]", userAdd},
+	{"passwd", "passwd NAME --password P [--db FILE | --postgres URL]", userPasswd},
+	{"list", "list [--db FILE | --postgres URL]", userList},
 }
 
 func runUser(ctx context.Context, env *Env, args []string) error {
