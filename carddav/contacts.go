@@ -55,6 +55,33 @@ func (e *enums) name(v string) string {
 	return v
 }
 
+// resolve returns the GUID of the value of enumType that name denotes, as
+// EnsureEnumValue finds it: a built-in country by any of its names
+// (crm.CountryName), else the value whose English or Czech name it is; ""
+// if none.
+func (e *enums) resolve(enumType, name string) string {
+	name = strings.TrimSpace(name)
+	if en := crm.CountryName(name); en != "" && enumType == crm.EnumCountry {
+		for g, v := range e.byGUID {
+			if v.EnumType == enumType && v.IsSystem && v.En == en {
+				return g
+			}
+		}
+	}
+	for g, v := range e.byGUID {
+		if v.EnumType == enumType && (strings.EqualFold(v.En, name) || v.Cs != "" && strings.EqualFold(v.Cs, name)) {
+			return g
+		}
+	}
+	return ""
+}
+
+// denotes reports whether a card's text for enum field def names the
+// item's value guid ("USA" and "Česká republika" name built-in values too).
+func (e *enums) denotes(def crm.FieldDef, guid, text string) bool {
+	return guid != "" && e.resolve(def.EnumType, text) == crm.NormalizeGUID(guid)
+}
+
 // itemFields returns an item's mapped fields as plain text (enum names,
 // ProfilePicture as a hash) and the photo bytes.
 func itemFields(it *crm.Item, e *enums) (map[string]string, []byte) {
@@ -99,13 +126,13 @@ func patchFor(ctx context.Context, c crm.CRM, card *vcard.Card, cur *crm.Item, e
 	set := map[string]string{}
 	for _, k := range mappedFields {
 		v := want[k]
-		if cur != nil && have[k] == v {
+		def, _ := crm.LookupField(crm.Contacts, k)
+		if cur != nil && (have[k] == v || def.Kind == crm.Enum && e.denotes(def, cur.Get(k), v)) {
 			continue
 		}
 		if cur == nil && v == "" {
 			continue
 		}
-		def, _ := crm.LookupField(crm.Contacts, k)
 		switch {
 		case v == "":
 		case def.Kind == crm.Enum:
@@ -141,6 +168,16 @@ func render(it *crm.Item, stored []byte, e *enums, version string) ([]byte, erro
 	uid := it.GUID
 	if base != nil && base.UID() != "" {
 		uid = "" // keep the client's UID
+	}
+	if base != nil {
+		// A client's "USA" stays "USA" while it names the item's value.
+		written := base.CRMFields()
+		for k, v := range fields {
+			def, _ := crm.LookupField(crm.Contacts, k)
+			if def.Kind == crm.Enum && written[k] != v && e.denotes(def, it.Get(k), written[k]) {
+				fields[k] = written[k]
+			}
+		}
 	}
 	return vcard.Encode(fields, photo, uid, base, version)
 }

@@ -21,15 +21,26 @@
 // creates keeps the client's resource name: a GUID name (any case) gives
 // the CRM GUID; other names give the card's UID when that is a free GUID,
 // else a GUID derived from the user and the name (UUID version 5), so a
-// repeated PUT finds the same contact. Names that are not <guid>.vcf are
-// recorded in the Store.
+// repeated PUT finds the same contact. A GUID held by a contact the user
+// may not see (in use or in the trash) is taken too: the card gets the
+// derived GUID, so the answer is the one a free GUID gets and tells nothing
+// of the other contact. Names that are not <guid>.vcf are recorded in the
+// Store, and forgotten again when the CRM refuses the create.
+//
+// A PUT that changes nothing (the mapped fields are the CRM's, "USA" naming
+// the United States, and the card reads back the same in 3.0 and 4.0)
+// writes nothing: no ItemVersion, ETag, ctag, sync token or change-feed
+// entry moves. A change to unmapped properties alone is saved as a change,
+// so other clients fetch it.
 //
 // ETags derive from ItemGUID, ItemVersion and the stored client card;
 // getctag and DAV:sync-token from the CRM's change feed (LastChangeID), and
 // sync-collection answers from ChangeIdentifiers since the token (a token
 // from before a rights change, or malformed, gets 403 valid-sync-token so
 // the client lists again). Enum fields (prefix, suffix, countries) are
-// shown by their English names and written back through EnsureEnumValue.
+// shown by their English names and written back through EnsureEnumValue;
+// a client's own word for the same value ("USA", "Česká republika") is
+// kept on its card.
 //
 // The CRM has no place for vCard properties it does not map (birthday,
 // IMPP, categories, labels...), so the last card a client PUT is kept in

@@ -21,10 +21,11 @@ import (
 // handler on a loopback HTTP server. Users: alice (all rights), bob (only
 // his own contacts), vera (sees all, may change nothing).
 type fixture struct {
-	tb  testing.TB
-	crm crm.CRM
-	url string
-	ctx context.Context // System: full rights, for setting up and checking
+	tb    testing.TB
+	crm   crm.CRM
+	store carddav.Store
+	url   string
+	ctx   context.Context // System: full rights, for setting up and checking
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -61,7 +62,7 @@ func newFixture(tb testing.TB) *fixture {
 	h.Mount(mux)
 	hs := httptest.NewServer(mux)
 	tb.Cleanup(hs.Close)
-	return &fixture{tb: tb, crm: svc, url: hs.URL, ctx: sys}
+	return &fixture{tb: tb, crm: svc, store: store, url: hs.URL, ctx: sys}
 }
 
 func must(tb testing.TB, err error) {

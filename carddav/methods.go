@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -702,14 +703,20 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		writeXML(w, http.StatusBadRequest, errorBody(nsCard, "valid-address-data", err.Error()))
 		return
 	}
+	stripped, err := strippedCard(card)
+	if err != nil {
+		writeXML(w, http.StatusBadRequest, errorBody(nsCard, "valid-address-data", err.Error()))
+		return
+	}
 	q, err := h.newRequest(ctx, user, t)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	derived := derivedGUID(user.GUID, t.name)
 	guid := q.st.guid(t.name)
 	if guid == "" {
-		guid = derivedGUID(user.GUID, t.name)
+		guid = derived
 		if u := strings.TrimPrefix(strings.ToLower(card.UID()), "urn:uuid:"); crm.IsGUID(u) {
 			if items, err := h.crm.Items(ctx, crm.Contacts, []string{u}); err == nil && len(items) == 0 {
 				guid = crm.NormalizeGUID(u) // keep the client's UID as the CRM GUID
@@ -733,6 +740,17 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		http.Error(w, "the contact was changed or deleted since you read it", http.StatusPreconditionFailed)
 		return
 	}
+	rights, err := q.rights()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if cur == nil && !rights.CanCreate {
+		// Refused before anything is looked up, so that a contact the
+		// user cannot see answers exactly like one that does not exist.
+		http.Error(w, "no right to create contacts", http.StatusForbidden)
+		return
+	}
 	e, err := q.enums()
 	if err != nil {
 		h.fail(w, r, err)
@@ -743,62 +761,164 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		h.fail(w, r, err)
 		return
 	}
-	if cur == nil && guid+".vcf" != t.name && q.st.names[guid] != t.name {
-		// Record the client's name before the contact exists, so it is
-		// never listed under another href.
-		if err := h.store.PutName(ctx, user.GUID, guid, t.name); err != nil {
+	var old []byte
+	if cur != nil {
+		cards, err := h.store.Cards(ctx, []string{guid})
+		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-	}
-	created := cur == nil
-	patch := crm.Patch{GUID: guid, Version: 1, Set: set}
-	if cur != nil {
-		patch.Version = cur.Version + 1
-	}
-	res, err := h.crm.Save(ctx, crm.Contacts, []crm.Patch{patch}, crm.SaveOptions{DieOnItemConflict: true})
-	if err == nil && len(res) == 1 && cur == nil && crm.ErrorCode(res[0].Err) == crm.ENOTFOUND {
-		// The contact is in the trash: a client writing it again wants it back.
-		if rerr := h.crm.Restore(ctx, crm.Contacts, guid); rerr == nil {
-			if items, err2 := h.crm.Items(ctx, crm.Contacts, []string{guid}); err2 == nil && len(items) == 1 {
-				cur = items[0]
-				if set, err = patchFor(ctx, h.crm, card, cur, e); err == nil {
-					patch = crm.Patch{GUID: guid, Version: cur.Version + 1, Set: set}
-					res, err = h.crm.Save(ctx, crm.Contacts, []crm.Patch{patch}, crm.SaveOptions{DieOnItemConflict: true})
-				}
+		old = cards[guid]
+		if len(set) == 0 && sameCard(cur, old, stripped, e) {
+			// Nothing changes: no write, so no new ItemVersion, ETag,
+			// ctag, sync token or change-feed entry for other clients.
+			if !crm.Reach(rights.Edit, user.GUID, cur, func() bool { return true }) {
+				http.Error(w, "no right to edit this contact", http.StatusForbidden)
+				return
 			}
+			h.answerPut(w, q, cur, old, data, card.Version(), false, t)
+			return
 		}
 	}
-	if err == nil && len(res) == 1 {
-		err = res[0].Err
+	res, err := h.save(ctx, q, guid, t.name, card, cur, set, e)
+	if err == nil && cur == nil && guid != derived && res.invisible {
+		// The client's GUID belongs to a contact this user cannot see:
+		// create the card under the GUID its name derives to instead, as
+		// for any name that is not a free GUID, so that the answer tells
+		// nothing about the other contact.
+		guid = derived
+		res, err = h.save(ctx, q, guid, t.name, card, nil, set, e)
+	}
+	if err == nil {
+		err = res.err
 	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	stored, err := strippedCard(card)
-	if err == nil {
-		err = h.store.PutCard(ctx, guid, stored)
+	if !bytes.Equal(old, stripped) {
+		if err := h.store.PutCard(ctx, guid, stripped); err != nil {
+			// The contact is saved; only its unmapped properties are lost.
+			h.log.Error("carddav: storing the client card", "guid", guid, "err", err)
+		}
 	}
+	it, err := h.reload(ctx, guid)
 	if err != nil {
-		// The contact is saved; only its unmapped properties are lost.
-		h.log.Error("carddav: storing the client card", "guid", guid, "err", err)
+		it = nil
 	}
-	// An ETag is returned only when the stored representation is exactly
-	// what the client sent (RFC 4918 / 6352: a server that changes the
-	// content must not); clients then fetch it.
-	if it, err := h.reload(ctx, guid); err == nil {
-		q.st.tags[guid] = CardTag(stored)
-		if out, err := render(it, stored, e, card.Version()); err == nil && bytes.Equal(out, data) {
+	h.answerPut(w, q, it, stripped, data, card.Version(), res.created, t)
+}
+
+// sameCard reports whether storing next instead of stored changes nothing
+// any client can read of cur: the same card in 3.0 and 4.0.
+func sameCard(cur *crm.Item, stored, next []byte, e *enums) bool {
+	if bytes.Equal(stored, next) {
+		return true
+	}
+	for _, v := range []string{"3.0", "4.0"} {
+		a, err1 := render(cur, stored, e, v)
+		b, err2 := render(cur, next, e, v)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// answerPut ends a successful PUT. An ETag is returned only when the
+// stored representation is exactly what the client sent (RFC 4918 / 6352:
+// a server that changes the content must not); clients then fetch it.
+func (h *Handler) answerPut(w http.ResponseWriter, q *request, it *crm.Item, stored, data []byte, version string, created bool, t target) {
+	if it != nil {
+		q.st.tags[it.GUID] = CardTag(stored)
+		if out, err := render(it, stored, q.st.enums, version); err == nil && bytes.Equal(out, data) {
 			w.Header().Set("ETag", q.st.etag(it))
 		}
 	}
 	if created {
-		w.Header().Set("Location", h.objectPath(user.Name, t.name))
+		w.Header().Set("Location", h.objectPath(q.user.Name, t.name))
 		w.WriteHeader(http.StatusCreated)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// saveResult is the outcome of one contact write of a PUT.
+type saveResult struct {
+	err     error // the CRM's refusal of this contact
+	created bool  // a new contact, or one restored from the trash
+	// invisible: a create was refused because its GUID is a contact the
+	// user may not see. The CRM answers that it exists (EEXISTS,
+	// ECONFLICT, or EFORBIDDEN to edit it) or, for one in the trash, that
+	// there is none to restore.
+	invisible bool
+}
+
+// save writes the card's fields to contact guid (a create when cur is
+// nil), restoring it from the trash when the client writes it again. The
+// client's resource name is recorded before a create, so the contact is
+// never listed under another href, and removed again when the CRM refuses
+// it: a refused PUT leaves nothing behind. err is a failure of the store
+// or the CRM as a whole.
+func (h *Handler) save(ctx context.Context, q *request, guid, name string, card *vcard.Card, cur *crm.Item, set map[string]string, e *enums) (saveResult, error) {
+	recorded := false
+	if cur == nil && guid+".vcf" != name && q.st.names[guid] != name {
+		if err := h.store.PutName(ctx, q.user.GUID, guid, name); err != nil {
+			return saveResult{}, err
+		}
+		recorded = true
+	}
+	res, err := h.saveContact(ctx, guid, card, cur, set, e)
+	if recorded && (err != nil || res.err != nil) {
+		if derr := h.store.DeleteName(ctx, q.user.GUID, guid); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return res, err
+}
+
+func (h *Handler) saveContact(ctx context.Context, guid string, card *vcard.Card, cur *crm.Item, set map[string]string, e *enums) (saveResult, error) {
+	patch := crm.Patch{GUID: guid, Version: 1, Set: set}
+	if cur != nil {
+		patch.Version = cur.Version + 1
+	}
+	res, err := h.crm.Save(ctx, crm.Contacts, []crm.Patch{patch}, crm.SaveOptions{DieOnItemConflict: true})
+	if err != nil {
+		return saveResult{}, err
+	}
+	if len(res) != 1 {
+		return saveResult{}, fmt.Errorf("saving one contact gave %d results", len(res))
+	}
+	if cur != nil {
+		return saveResult{err: res[0].Err}, nil
+	}
+	switch crm.ErrorCode(res[0].Err) {
+	case crm.EEXISTS, crm.ECONFLICT, crm.EFORBIDDEN:
+		// The GUID is taken although the user sees no such contact.
+		return saveResult{err: res[0].Err, invisible: true}, nil
+	case crm.ENOTFOUND:
+	default:
+		return saveResult{err: res[0].Err, created: true}, nil
+	}
+	// The contact is in the trash: a client writing it again wants it back.
+	if err := h.crm.Restore(ctx, crm.Contacts, guid); err != nil {
+		if crm.ErrorCode(err) == crm.EINTERNAL {
+			return saveResult{}, err
+		}
+		return saveResult{err: err, invisible: crm.ErrorCode(err) == crm.ENOTFOUND}, nil
+	}
+	back, err := h.reload(ctx, guid)
+	if err != nil {
+		return saveResult{}, err
+	}
+	if set, err = patchFor(ctx, h.crm, card, back, e); err != nil {
+		return saveResult{}, err
+	}
+	res, err = h.crm.Save(ctx, crm.Contacts, []crm.Patch{{GUID: guid, Version: back.Version + 1, Set: set}}, crm.SaveOptions{DieOnItemConflict: true})
+	if err != nil {
+		return saveResult{}, err
+	}
+	return saveResult{err: res[0].Err, created: true}, nil
 }
 
 func (h *Handler) reload(ctx context.Context, guid string) (*crm.Item, error) {

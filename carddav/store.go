@@ -19,6 +19,8 @@ type Store interface {
 	Names(ctx context.Context, user string) (map[string]string, error)
 	// PutName records user's resource name for guid.
 	PutName(ctx context.Context, user, guid, name string) error
+	// DeleteName forgets user's resource name for guid (a refused create).
+	DeleteName(ctx context.Context, user, guid string) error
 	// Cards returns the stored cards of guids (missing ones omitted).
 	Cards(ctx context.Context, guids []string) (map[string][]byte, error)
 	// Tags returns a short hash of every stored card, by GUID; it is part
@@ -69,6 +71,14 @@ func (m *MemoryStore) PutName(_ context.Context, user, guid, name string) error 
 		m.names[user] = map[string]string{}
 	}
 	m.names[user][guid] = name
+	return nil
+}
+
+// DeleteName implements Store.
+func (m *MemoryStore) DeleteName(_ context.Context, user, guid string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.names[user], guid)
 	return nil
 }
 
@@ -184,6 +194,18 @@ func (s *SQLStore) PutName(ctx context.Context, user, guid, name string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("saving CardDAV name: %w", err)
+	}
+	return nil
+}
+
+// DeleteName implements Store.
+func (s *SQLStore) DeleteName(ctx context.Context, user, guid string) error {
+	err := s.db.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM carddav_names WHERE user_guid = ? AND item_guid = ?`, user, guid)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deleting CardDAV name: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -256,7 +257,10 @@ func TestVdirsyncer(t *testing.T) {
 		t.Errorf("repeated syncs: CRM %d → %d contacts, folder %d", len(before), len(after), len(files))
 	}
 
-	// bob's own vdirsyncer sees only bob's contacts and cannot write alice's.
+	// bob's own vdirsyncer sees only bob's contacts and cannot write
+	// alice's. A card with the GUID of alice's contact is taken like one
+	// with an unknown GUID (else the answer would tell bob that the contact
+	// exists): it becomes a new contact of bob's, and alice's is untouched.
 	bob := newVdirsyncer(t, bin, f.url, "bob")
 	bob.run("sync")
 	bf := bob.files()
@@ -265,12 +269,15 @@ func TestVdirsyncer(t *testing.T) {
 	}
 	intruder := fmt.Sprintf("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%s\r\nN:Hijacked;;;;\r\nFN:Hijacked\r\nEND:VCARD\r\n", guids[4])
 	must(t, os.WriteFile(filepath.Join(bob.local, guids[4]+".vcf"), []byte(intruder), 0o600))
-	out, err := bob.runAllowFail("sync")
-	if err == nil {
-		t.Errorf("bob's upload over alice's contact succeeded:\n%s", out)
+	if out, err := bob.runAllowFail("sync"); err != nil {
+		t.Errorf("bob's upload of a card with an invisible contact's GUID was refused, unlike one with an unknown GUID:\n%s", out)
 	}
 	if got := f.item(guids[4]).Get(crm.FieldLastName); got != "Alice4" {
 		t.Errorf("bob changed alice's contact to %q", got)
+	}
+	bobSees := f.visible("bob")
+	if _, ok := bobSees[guids[4]]; ok || len(bobSees) != 2 || !slices.Contains(sortedValues(bobSees), "Hijacked") {
+		t.Errorf("bob's contacts after the upload: %v, want his own and a new Hijacked", bobSees)
 	}
 }
 

@@ -416,6 +416,14 @@ func (c *CRMReplica) Normalize(field, value string) string {
 		c.loadEnumsLocked(context.Background())
 	}
 	name := strings.TrimSpace(value)
+	if en := crm.CountryName(name); en != "" && def.EnumType == crm.EnumCountry {
+		// "USA" is stored as the built-in United States (EnsureEnumValue).
+		for _, v := range c.enums {
+			if v.EnumType == def.EnumType && v.IsSystem && v.En == en {
+				return v.En
+			}
+		}
+	}
 	for _, v := range c.enums {
 		if v.EnumType == def.EnumType && (strings.EqualFold(v.En, name) || strings.EqualFold(v.Cs, name)) {
 			return v.En

@@ -280,3 +280,54 @@ func (t *laneTimer) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.busy.Add(int64(time.Since(start)))
 	return res, err
 }
+
+// TestEngineCountryAliasFromOutlook: Outlook's free-text "USA" is the CRM's
+// built-in United States, not a new country value, and the sync settles.
+func TestEngineCountryAliasFromOutlook(t *testing.T) {
+	t.Parallel()
+	f := newEngineFixture(t, sandbox.Options{})
+	countries := func() int {
+		vs, err := f.svc.EnumValues(f.uctx, crm.EnumCountry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(vs)
+	}
+	seeded := countries()
+	e, err := f.sb.mb.Create("", &outlook.Contact{GivenName: "Pat", Surname: "Abroad",
+		BusinessAddress: &outlook.PhysicalAddress{City: "Boston", CountryOrRegion: "USA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.cycle(t); c.CreatedInCRM != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	items, err := f.svc.Items(f.uctx, crm.Contacts, nil)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("CRM contacts %d, %v", len(items), err)
+	}
+	vs, err := f.svc.EnumValues(f.uctx, crm.EnumCountry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, v := range vs {
+		if v.GUID == items[0].Get("BusinessAddressCountryEn") {
+			got = v.En
+		}
+	}
+	if got != "United States" || countries() != seeded {
+		t.Errorf("Outlook's USA became %q; %d country values, %d seeded", got, countries(), seeded)
+	}
+	// Both sides agree: nothing changes, and Outlook keeps the user's word.
+	if c := f.cycle(t); c != (engine.Counts{}) {
+		t.Errorf("the sync does not settle: %+v", c)
+	}
+	back, err := f.sb.mb.Get(e.Contact.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Contact.BusinessAddress == nil || back.Contact.BusinessAddress.CountryOrRegion != "USA" {
+		t.Errorf("Outlook's country after the sync: %+v", back.Contact.BusinessAddress)
+	}
+}

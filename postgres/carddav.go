@@ -51,6 +51,14 @@ func (s *CardDAVStore) PutName(ctx context.Context, user, guid, name string) err
 	return nil
 }
 
+// DeleteName implements carddav.Store.
+func (s *CardDAVStore) DeleteName(ctx context.Context, user, guid string) error {
+	if _, err := s.db.pool.Exec(ctx, `DELETE FROM carddav_names WHERE user_guid = $1 AND item_guid = $2`, user, guid); err != nil {
+		return fmt.Errorf("deleting CardDAV name: %w", err)
+	}
+	return nil
+}
+
 // Cards implements carddav.Store.
 func (s *CardDAVStore) Cards(ctx context.Context, guids []string) (map[string][]byte, error) {
 	out := map[string][]byte{}

@@ -32,6 +32,14 @@ func CardDAV(t *testing.T, s carddav.Store) {
 	if diff := cmp.Diff(map[string]string{"g1": "Bobs.vcf"}, names); diff != "" {
 		t.Errorf("bob's names (-want +got):\n%s", diff)
 	}
+	must(s.DeleteName(ctx, "bob", "g1")) // a refused create forgets its name
+	must(s.DeleteName(ctx, "bob", "never-named"))
+	if names, err := s.Names(ctx, "bob"); err != nil || len(names) != 0 {
+		t.Errorf("bob's names after DeleteName: %v, %v", names, err)
+	}
+	if names, err := s.Names(ctx, "alice"); err != nil || names["g2"] != "Mine.vcf" {
+		t.Errorf("alice's names after bob's DeleteName: %v, %v", names, err)
+	}
 
 	first, second := []byte("BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n"), []byte("BEGIN:VCARD\r\nFN:B\xff\x00\r\nEND:VCARD\r\n")
 	must(s.PutCard(ctx, "g1", first))

@@ -850,6 +850,24 @@ func testEnums(t *testing.T, open Open) {
 			t.Errorf("EnsureEnumValue(%q) = %+v, %v", name, v, err)
 		}
 	}
+	// Aliases and ISO codes find the built-in country (issue 14), both
+	// for the CardDAV server and for Outlook's free-text country.
+	us := byEn["CountryCode/United States"]
+	for name, want := range map[string]crmsync.EnumValue{"Czechia": cz, "CZ": cz, "CZE": cz, "USA": us, "U.S.A.": us, "US": us, "United States of America": us} {
+		v, err := e.Svc.EnsureEnumValue(alice, crmsync.EnumCountry, name)
+		if err != nil || v.GUID != want.GUID {
+			t.Errorf("EnsureEnumValue(%q) = %+v, %v, want %s", name, v, err, want.En)
+		}
+	}
+	// A placeholder is no country: "NA" is not Namibia (alice may not add
+	// values, so it is refused rather than looked up).
+	for _, name := range []string{"NA", "N/A", "-"} {
+		v, err := e.Svc.EnsureEnumValue(alice, crmsync.EnumCountry, name)
+		WantCode(t, err, crmsync.EFORBIDDEN)
+		if v.GUID != "" {
+			t.Errorf("EnsureEnumValue(%q) = %s", name, v.En)
+		}
+	}
 	// alice has no rights at all: she may look values up but not add any.
 	_, err = e.Svc.EnsureEnumValue(alice, crmsync.EnumPrefix, "Ing. et Ing.")
 	WantCode(t, err, crmsync.EFORBIDDEN)
