@@ -74,3 +74,67 @@ func TestEachItemMatchesItems(t *testing.T) {
 		t.Errorf("EachItem without a user: %v", err)
 	}
 }
+
+// In a listing long enough that the links are checked from a scan of the
+// contacts, the journals of another user's private contacts stay hidden,
+// trashed contacts included.
+func TestJournalVisibilityInLongListings(t *testing.T) {
+	svc := newService(t)
+	sys := crmsync.System(context.Background())
+	if err := svc.SaveGroup(sys, "all", []crmsync.Rights{crmsync.FullRights(crmsync.Contacts), crmsync.FullRights(crmsync.Journal)}); err != nil {
+		t.Fatal(err)
+	}
+	var users []context.Context
+	for _, name := range []string{"ann", "ben"} {
+		u, err := svc.AddUser(sys, name, "pw", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.AddToGroup(sys, name, "all"); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, crmsync.WithUser(context.Background(), u))
+	}
+	ann, ben := users[0], users[1]
+	save := func(ctx context.Context, folder crmsync.Folder, fields map[string]string) string {
+		t.Helper()
+		res, err := svc.Save(ctx, folder, []crmsync.Patch{{Set: fields}}, crmsync.SaveOptions{})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		return res[0].GUID
+	}
+	hidden := map[string]bool{}
+	for i := range 200 {
+		owner, private := ann, i%10 == 9
+		contact := save(owner, crmsync.Contacts, map[string]string{"LastName": fmt.Sprint(i), "IsPrivate": fmt.Sprint(private)})
+		journal := save(owner, crmsync.Journal, map[string]string{"FileAs": "call", "Contacts_ContactGuid": contact})
+		if private {
+			hidden[journal] = true
+			if i%20 == 19 {
+				if err := svc.Delete(owner, crmsync.Contacts, []string{contact}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	items, err := svc.Items(ben, crmsync.Journal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := svc.Identifiers(ben, crmsync.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 200-len(hidden) || len(ids) != len(items) {
+		t.Errorf("ben lists %d journals and %d identifiers, want %d", len(items), len(ids), 200-len(hidden))
+	}
+	for _, it := range items {
+		if hidden[it.GUID] {
+			t.Errorf("ben sees journal %s of a private contact", it.GUID)
+		}
+	}
+	if mine, err := svc.Items(ann, crmsync.Journal, nil); err != nil || len(mine) != 200 {
+		t.Errorf("ann lists %d journals, %v", len(mine), err)
+	}
+}

@@ -152,6 +152,12 @@ func (ss *session) canSnapshot(pick func(crmsync.Rights) crmsync.Level, folder c
 		it = &crmsync.Item{Fields: make(map[string]string, 4)}
 		ss.scratch = it
 	}
+	fillSnapshot(it, folder, guid, snap)
+	return ss.can(pick, it)
+}
+
+// fillSnapshot makes it the item known by snap: the fields rights checks read.
+func fillSnapshot(it *crmsync.Item, folder crmsync.Folder, guid string, snap Snapshot) {
 	it.Folder, it.GUID = folder, guid
 	clear(it.Fields)
 	it.Set(crmsync.FieldOwnerGUID, snap.Owner)
@@ -160,7 +166,6 @@ func (ss *session) canSnapshot(pick func(crmsync.Rights) crmsync.Level, folder c
 	}
 	it.Set(crmsync.FieldCompanyGUID, snap.CompanyGUID)
 	it.Set(crmsync.FieldContactGUID, snap.ContactGUID)
-	return ss.can(pick, it)
 }
 
 func checkFolders(folders []crmsync.Folder) error {

@@ -197,7 +197,7 @@ func (ss *session) savePatch(folder crmsync.Folder, p crmsync.Patch, opts crmsyn
 		return nil, err
 	}
 	ss.owners[string(folder)+"/"+it.GUID] = it.Owner()
-	delete(ss.links, itemKey{folder, it.GUID})
+	ss.forgetLink(it)
 	return it, nil
 }
 

@@ -175,16 +175,21 @@ func callerIn(ctx context.Context, tx Tx) (*caller, error) {
 
 // session carries one call's transaction, caller and caches.
 type session struct {
-	ctx     context.Context
-	s       *Service
-	tx      Tx
-	c       *caller
-	owners  map[string]string // folder/guid -> owner, for LevelRelated
-	links   map[itemKey]bool  // linked contact or company -> visible to the caller
-	enums   map[string]*crmsync.EnumValue
-	last    int64 // the last change id appended in this transaction
-	global  map[string]string
-	scratch *crmsync.Item // reused by canSnapshot
+	ctx    context.Context
+	s      *Service
+	tx     Tx
+	c      *caller
+	owners map[string]string // folder/guid -> owner, for LevelRelated
+	links  map[itemKey]bool  // linked contact or company -> visible to the caller
+	// linked holds, per folder, the snapshots of its items not in the
+	// trash, once a call has looked up linkScanAfter links there: one scan
+	// instead of a query per journal of a long listing.
+	linked      map[crmsync.Folder]map[string]Snapshot
+	linkLookups map[crmsync.Folder]int
+	enums       map[string]*crmsync.EnumValue
+	last        int64 // the last change id appended in this transaction
+	global      map[string]string
+	scratch     *crmsync.Item // reused by canSnapshot
 }
 
 func (s *Service) newSession(ctx context.Context, tx Tx) (*session, error) {
@@ -314,6 +319,10 @@ var itemLinks = []struct {
 	field  string
 }{{crmsync.Companies, crmsync.FieldCompanyGUID}, {crmsync.Contacts, crmsync.FieldContactGUID}}
 
+// linkScanAfter is how many links of one folder a call looks up one by one
+// before it reads the snapshots of the whole folder.
+const linkScanAfter = 64
+
 // linkVisible reports whether the caller may see the linked item (trashed
 // or not), cached per call. A link to an item that does not exist hides
 // nothing.
@@ -322,7 +331,7 @@ func (ss *session) linkVisible(folder crmsync.Folder, guid string) (bool, error)
 	if v, ok := ss.links[k]; ok {
 		return v, nil
 	}
-	it, err := ss.tx.Item(folder, guid)
+	it, err := ss.linkedItem(folder, guid)
 	if err != nil {
 		return false, err
 	}
@@ -334,6 +343,41 @@ func (ss *session) linkVisible(folder crmsync.Folder, guid string) (bool, error)
 	}
 	ss.links[k] = v
 	return v, nil
+}
+
+// linkedItem returns what rights checks need of a linked item: from the
+// folder's snapshots once they are read, else the stored item (nil if
+// there is none).
+func (ss *session) linkedItem(folder crmsync.Folder, guid string) (*crmsync.Item, error) {
+	if ss.linked == nil {
+		ss.linked, ss.linkLookups = map[crmsync.Folder]map[string]Snapshot{}, map[crmsync.Folder]int{}
+	}
+	if ss.linked[folder] == nil && ss.linkLookups[folder] >= linkScanAfter {
+		ids, err := ss.tx.ListIdentifiers(folder)
+		if err != nil {
+			return nil, err
+		}
+		snaps := make(map[string]Snapshot, len(ids))
+		for _, id := range ids {
+			snaps[id.GUID] = id.Snapshot
+		}
+		ss.linked[folder] = snaps
+	}
+	if snap, ok := ss.linked[folder][guid]; ok {
+		it := &crmsync.Item{Fields: make(map[string]string, 4)}
+		fillSnapshot(it, folder, guid, snap)
+		return it, nil
+	}
+	ss.linkLookups[folder]++
+	return ss.tx.Item(folder, guid) // trashed, missing, or not scanned yet
+}
+
+// forgetLink drops what the call knows of it as a link, after writing it.
+func (ss *session) forgetLink(it *crmsync.Item) {
+	delete(ss.links, itemKey{it.Folder, it.GUID})
+	if snaps := ss.linked[it.Folder]; snaps != nil {
+		delete(snaps, it.GUID)
+	}
 }
 
 func view(r crmsync.Rights) crmsync.Level { return r.View }

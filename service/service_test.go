@@ -11,12 +11,14 @@ import (
 	"github.com/crmsync/crmsync/sqlite"
 )
 
-func newService(t *testing.T) *service.Service {
+func newService(t *testing.T) *service.Service { return newServiceB(t) }
+
+func newServiceB(t testing.TB) *service.Service {
 	t.Helper()
 	return service.New(newStore(t), service.Options{})
 }
 
-func newStore(t *testing.T) *sqlite.DB {
+func newStore(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
 	if err != nil {
