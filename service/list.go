@@ -25,7 +25,8 @@ const (
 )
 
 // List implements crmsync.Lister. Invisible items are skipped as
-// everywhere, so a page may need several store pages.
+// everywhere, so a page may need several store pages. A page larger than
+// ExportFreeItems needs the Export right, as every other read.
 func (s *Service) List(ctx context.Context, folder crmsync.Folder, q crmsync.ListQuery) (crmsync.ItemPage, error) {
 	if err := checkFolder(folder); err != nil {
 		return crmsync.ItemPage{}, err
@@ -44,6 +45,9 @@ func (s *Service) List(ctx context.Context, folder crmsync.Folder, q crmsync.Lis
 	needle := strings.ToLower(strings.TrimSpace(q.Search))
 	var page crmsync.ItemPage
 	err = s.read(ctx, func(ss *session) error {
+		if err := ss.checkExport(folder, limit); err != nil {
+			return err
+		}
 		pager, ok := ss.tx.(ItemPager)
 		if !ok {
 			pager = scanPager{ss.tx}

@@ -123,6 +123,9 @@ func testList(t *testing.T, svc *service.Service) {
 	if _, err := svc.List(bctx, crmsync.Contacts, crmsync.ListQuery{After: "%%"}); crmsync.ErrorCode(err) != crmsync.EINVALID {
 		t.Errorf("bad cursor: %v", err)
 	}
+	if _, err := svc.List(bctx, crmsync.Contacts, crmsync.ListQuery{Limit: 101}); crmsync.ErrorCode(err) != crmsync.EFORBIDDEN {
+		t.Errorf("a page over 100 without the Export right: %v", err)
+	}
 	if _, err := svc.List(bctx, crmsync.Contacts, crmsync.ListQuery{Limit: 501}); crmsync.ErrorCode(err) != crmsync.EINVALID {
 		t.Errorf("page too large: %v", err)
 	}

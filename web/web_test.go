@@ -22,7 +22,7 @@ import (
 // alice (contacts, companies and journals: all rights), bob (view only)
 // and the administrator root.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *service.Service
 	srv   *httptest.Server
 	base  string
@@ -30,7 +30,7 @@ type world struct {
 	bob   *crmsync.User
 }
 
-func newWorld(t *testing.T, opts web.Options) *world {
+func newWorld(t testing.TB, opts web.Options) *world {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
 	if err != nil {
@@ -119,7 +119,9 @@ func (b *browser) get(path string) page { return b.do("GET", path, nil) }
 
 var csrfPattern = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
-func (p page) csrf(t *testing.T) string {
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func (p page) csrf(t testing.TB) string {
 	t.Helper()
 	m := csrfPattern.FindStringSubmatch(p.body)
 	if m == nil {

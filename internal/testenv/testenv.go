@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -23,25 +24,34 @@ import (
 // root (the nearest directory above the test holding go.mod).
 func Shared(tb testing.TB, elem ...string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
+	dir, err := moduleRoot()
 	if err != nil {
 		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
 	}
 	p := filepath.Join(append([]string{dir, "..", "shared"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
 		missing(tb, "shared test data %s is missing (checked out without ../shared?): %v", p, err)
 	}
 	return p
+}
+
+// moduleRoot is the nearest directory above the working directory that
+// holds go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the test directory")
+		}
+		dir = parent
+	}
 }
 
 // Peer returns the path of the program prog, installed by the Debian
@@ -108,4 +118,44 @@ func Postgres(tb testing.TB) string {
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Chromium returns the path of a Chromium for browser tests (Debian
+// package chromium), from $CRMSYNC_CHROMIUM, /usr/bin/chromium or PATH.
+func Chromium(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("CRMSYNC_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missing(tb, "Chromium not found: apt-get install chromium (or set CRMSYNC_CHROMIUM)")
+	return ""
+}
+
+// ChromiumFlags are the command-line flags a headless Chromium needs on a
+// machine without network: without the background-networking ones it hangs
+// trying to reach Google's services.
+var ChromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync"}
+
+// Artifacts returns the directory for test artifacts of kind (e.g.
+// "screenshots"): $CRMSYNC_ARTIFACTS, else <module root>/.artifacts/kind.
+func Artifacts(tb testing.TB, kind string) string {
+	tb.Helper()
+	dir := os.Getenv("CRMSYNC_ARTIFACTS")
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dir = filepath.Join(root, ".artifacts", kind)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
