@@ -59,7 +59,10 @@ func run[T any](tb *tab, a chromedp.Action[T]) T {
 	return v
 }
 
-func (tb *tab) text(sel string) string { tb.t.Helper(); return run(tb, chromedp.Text(chromedp.CSS(sel))) }
+func (tb *tab) text(sel string) string {
+	tb.t.Helper()
+	return run(tb, chromedp.Text(chromedp.CSS(sel)))
+}
 
 // shots writes screenshots of the current page at desktop and phone width.
 func (tb *tab) shots(name string) {
