@@ -19,6 +19,11 @@ const (
 	EINTERNAL     = "internal"     // a bug or an infrastructure failure
 )
 
+// ErrThrottled is in the chain of Authenticate's error when it refused an
+// attempt for earlier failures without checking the password, so that an
+// adapter can say "try later" rather than "wrong password".
+var ErrThrottled = errors.New("sign-in throttled")
+
 // Error is the domain error: a machine code, a message for users and an
 // optional operation and cause for logs.
 type Error struct {

@@ -75,11 +75,6 @@ func (s *Service) Authenticate(ctx context.Context, name, passwordMD5 string) (*
 	return &user, nil
 }
 
-// IsThrottled reports whether err is Authenticate refusing an attempt
-// because of earlier failures (no password was checked), so that an
-// adapter can answer "try later" rather than "wrong password".
-func IsThrottled(err error) bool { return errors.Is(err, errThrottled) }
-
 // lockKey is what the per-user limits count: the user, or for a name that
 // names nobody the name itself, so that unknown names are limited (and
 // answered) exactly like known ones.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -124,12 +125,12 @@ func TestThrottledIsTold(t *testing.T) {
 	defer db.Close()
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, MaxFailuresPerAddress: 1, Logger: quiet})
 	ctx := crmsync.WithClientAddr(context.Background(), "[2001:db8::1]:4000")
-	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); err == nil || service.IsThrottled(err) {
+	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); err == nil || errors.Is(err, crmsync.ErrThrottled) {
 		t.Fatalf("first guess: %v", err)
 	}
 	// Another address of the same /64 is the same client.
 	ctx = crmsync.WithClientAddr(context.Background(), "[2001:db8::2]:4000")
-	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); !service.IsThrottled(err) {
+	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); !errors.Is(err, crmsync.ErrThrottled) {
 		t.Errorf("second guess from the same /64: %v, want throttled", err)
 	}
 }

@@ -42,7 +42,7 @@
 // in before (remembered in memory for 30 days; a restart forgets) keeps
 // its own count, so the right password from a known client works while
 // guessers elsewhere hold the user's lock. A refused attempt checks no
-// password (IsThrottled tells it apart). A verified password is cached,
+// password (crmsync.ErrThrottled tells it apart). A verified password is cached,
 // keyed by an HMAC and valid only while the stored hash is the one it was
 // checked against; a User returned by Authenticate carries
 // PasswordStamp, so every session built on it ends with the password.

@@ -121,12 +121,9 @@ func (l *signInLimiter) current(m map[string]*failures, key string, now time.Tim
 
 func (l *signInLimiter) refusal(what string, f *failures, now time.Time) error {
 	wait := max(time.Minute, f.first.Add(l.window).Sub(now)).Round(time.Minute)
-	return &crmsync.Error{Code: crmsync.EUNAUTHORIZED, Err: errThrottled,
+	return &crmsync.Error{Code: crmsync.EUNAUTHORIZED, Err: crmsync.ErrThrottled,
 		Message: fmt.Sprintf("too many failed sign-ins %s: try again in %v", what, wait)}
 }
-
-// errThrottled marks a refusal by the limiter (no password was checked).
-var errThrottled = fmt.Errorf("sign-in throttled")
 
 // pruneOldest drops the entries of m older than cutoff and, if that frees
 // nothing, the older half.

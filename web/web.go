@@ -217,11 +217,13 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	u, err := h.crm.Authenticate(r.Context(), name, passwordMD5(r.PostFormValue("password")))
+	u, err := h.crm.Authenticate(crmsync.WithClientAddr(r.Context(), r.RemoteAddr), name, passwordMD5(r.PostFormValue("password")))
 	if err != nil {
 		msg := tr(lang, "signin.wrong")
 		status := http.StatusUnauthorized
-		if crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+		if errors.Is(err, crmsync.ErrThrottled) {
+			msg, status = tr(lang, "signin.throttled"), http.StatusTooManyRequests
+		} else if crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
 			msg, status = tr(lang, "err.internal"), http.StatusInternalServerError
 			h.log.Warn("web sign-in failed", "err", err)
 		}
