@@ -2,6 +2,7 @@ package crmsync
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,6 +33,7 @@ const (
 	Bool          // "true" or "false"
 	DateTime      // "2006-01-02 15:04:05", UTC
 	Binary        // base64 (standard encoding), e.g. a profile picture
+	Number        // a whole number in decimal, rendered by the API as a JSON number
 )
 
 // FieldDef describes one field of a folder.
@@ -163,6 +165,9 @@ var schemas = map[Folder][]FieldDef{
 		{Name: FieldNote},
 		{Name: FieldPicture, Kind: Binary},
 	}),
+	// Companies keep the fields eWay's clients and examples send and read
+	// back (eWay's IApiCompany): Address1 is the billing address, Address2
+	// the postal one, Address3 another.
 	Companies: concat(commonFields, []FieldDef{
 		{Name: FieldCompanyName},
 		{Name: "Email"},
@@ -172,7 +177,16 @@ var schemas = map[Folder][]FieldDef{
 		{Name: "WebPage"},
 	}, addressFields("Address1"), []FieldDef{
 		{Name: FieldNote},
-	}),
+		{Name: "Department"},
+		{Name: "IdentificationNumber"},
+		{Name: "VATNumber"},
+		{Name: "AccountNumber"},
+		{Name: "LineOfBusiness"},
+		{Name: "EmployeesCount", Kind: Number},
+		{Name: "Purchaser", Kind: Bool},
+		{Name: "Suppliers", Kind: Bool},
+		{Name: "Competitor", Kind: Bool},
+	}, addressFields("Address2"), addressFields("Address3")),
 	Journal: concat(commonFields, []FieldDef{
 		{Name: FieldNote},
 		{Name: FieldJournalType, Kind: Enum, EnumType: EnumJournalType},
@@ -199,10 +213,39 @@ var fieldIndex = func() map[Folder]map[string]FieldDef {
 // ItemVersion are not listed: they are Item's own fields.
 func Schema(f Folder) []FieldDef { return schemas[f] }
 
-// LookupField returns the definition of field name in folder f.
+// LookupField returns the definition of field name in folder f. Besides
+// the schema's fields, every folder keeps eWay's additional fields af_N
+// (N from 1 to 999999) as text; a multi-select one is kept as a JSON array
+// of strings.
 func LookupField(f Folder, name string) (FieldDef, bool) {
 	d, ok := fieldIndex[f][name]
+	if !ok && f.Valid() && IsAdditionalField(name) {
+		return FieldDef{Name: name}, true
+	}
 	return d, ok
+}
+
+var additionalField = regexp.MustCompile(`^af_[1-9][0-9]{0,5}$`)
+
+// IsAdditionalField reports whether name is an additional field's name, af_N.
+func IsAdditionalField(name string) bool { return additionalField.MatchString(name) }
+
+// AdditionalFieldNames lists the additional fields it has a value of, by
+// field number.
+func AdditionalFieldNames(it *Item) []string {
+	var names []string
+	for k := range it.Fields {
+		if strings.HasPrefix(k, "af_") && IsAdditionalField(k) {
+			names = append(names, k)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(a) - len(b)
+		}
+		return strings.Compare(a, b)
+	})
+	return names
 }
 
 // Item is one record of a folder: a contact, a company or a journal.

@@ -52,6 +52,8 @@ type CRM interface {
 
 	// LastChangeID is the highest change id (0 for an empty log).
 	LastChangeID(ctx context.Context) (int64, error)
+	// BaseChangeID is the lowest base id the change feed still answers.
+	BaseChangeID(ctx context.Context) (int64, error)
 	// ChangeIdentifiers lists changes with base < id <= target in folder
 	// that the caller may see; an item changed so that the caller no longer
 	// sees it is reported as Removed.
@@ -69,11 +71,26 @@ type CRM interface {
 	// It is closed when ctx ends.
 	WatchChanges(ctx context.Context) <-chan int64
 
+	// Relations returns the links (foreign keys, see Relation) of the
+	// visible items of folder with the given GUIDs to items the caller sees,
+	// by item GUID.
+	Relations(ctx context.Context, folder Folder, guids []string) (map[string][]Relation, error)
+	// SaveRelation links two items (either may be the parent) by saving the
+	// child's foreign key; typ "" means whichever link the folders have.
+	// EINVALID for a link crmsync does not keep.
+	SaveRelation(ctx context.Context, a Folder, aGUID string, b Folder, bGUID string, typ string) (Relation, error)
+	// DeleteRelation removes the link with the given GUID.
+	DeleteRelation(ctx context.Context, guid string) error
+	// RelationChanges lists the links made or removed in (base, target].
+	RelationChanges(ctx context.Context, base, target int64) ([]RelationChange, error)
+
 	// MyRights returns the caller's effective rights on every folder.
 	MyRights(ctx context.Context) ([]Rights, error)
 	// UserSettings lists the caller's settings; SaveUserSetting upserts one.
 	UserSettings(ctx context.Context) ([]Setting, error)
 	SaveUserSetting(ctx context.Context, s Setting) error
+	// DeleteUserSetting removes one of the caller's settings.
+	DeleteUserSetting(ctx context.Context, path, name string) error
 	// GlobalSettings returns every global setting with its default filled in.
 	GlobalSettings(ctx context.Context) (map[string]string, error)
 	// SetGlobalSetting changes a global setting; administrators only.
@@ -83,6 +100,10 @@ type CRM interface {
 	// EnsureEnumValue returns the value of enumType whose En or Cs name
 	// equals name (case-insensitive, trimmed), creating it when missing.
 	EnsureEnumValue(ctx context.Context, enumType, name string) (EnumValue, error)
+	// SaveEnumValue adds (no GUID) or changes an enum value; administrators only.
+	SaveEnumValue(ctx context.Context, v EnumValue) (EnumValue, error)
+	// Directory lists every user for any signed-in caller (no secrets).
+	Directory(ctx context.Context) ([]*User, error)
 
 	// Administration: administrators or System(ctx) only.
 	AddUser(ctx context.Context, name, password string, admin bool) (*User, error)

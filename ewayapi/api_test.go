@@ -673,7 +673,7 @@ func TestSettingsAndEnums(t *testing.T) {
 	}
 	for _, p := range prefixes {
 		m := p.(map[string]any)
-		if m["EnumType"] != crmsync.EnumPrefix || !crmsync.IsGUID(m["ItemGUID"].(string)) || m["En"] == "" {
+		if m["EnumTypeName"] != crmsync.EnumPrefix || !crmsync.IsGUID(m["EnumType"].(string)) || !crmsync.IsGUID(m["ItemGUID"].(string)) || m["En"] == "" {
 			t.Errorf("enum value %v", m)
 		}
 	}
@@ -708,7 +708,7 @@ func TestBadInput(t *testing.T) {
 		{"expired-looking session", "SaveContact", `{"sessionId":"0f8fad5b-d9cb-469f-a165-70867728950e","transmitObject":{"LastName":"x"}}`, "rcBadSession", "LogIn"},
 		{"oversized body", "SaveContact", `{"sessionId":"` + s + `","transmitObject":{"Note":"` + strings.Repeat("x", 5000) + `"}}`, "rcParameterError", "exceeds the limit of 4096 bytes"},
 		{"invalid UTF-8", "SaveContact", "{\"sessionId\":\"" + s + "\",\"transmitObject\":{\"LastName\":\"\xc3\x28\"}}", "rcParameterError", "UTF-8"},
-		{"unknown parameter", "SaveContact", `{"sessionId":"` + s + `","transmitObject":{},"force":true}`, "rcParameterError", `unknown parameter "force"`},
+		{"used parameter of wrong type", "SaveContact", `{"sessionId":"` + s + `","transmitObject":{"LastName":"x"},"dieOnItemConflict":"yes"}`, "rcParameterError", `parameter "dieOnItemConflict" must be true or false`},
 		{"non-GUID GUID", "SaveContact", `{"sessionId":"` + s + `","transmitObject":{"ItemGUID":"1234"}}`, "rcParameterError", "not a GUID"},
 		{"non-GUID FK", "SaveContact", `{"sessionId":"` + s + `","transmitObject":{"Companies_CompanyGuid":"acme"}}`, "rcParameterError", "not a GUID"},
 		{"non-GUID itemGuids", "DeleteContacts", `{"sessionId":"` + s + `","itemGuids":["x"]}`, "rcParameterError", "not a GUID"},

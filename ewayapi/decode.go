@@ -28,38 +28,33 @@ const (
 	pFolders           // array of folder names
 	pObject            // a JSON object (transmitObject)
 	pObjects           // array of JSON objects (transmitObjects)
-	pStrings           // array of strings
-	pAny               // accepted for compatibility and ignored
 )
 
-// params is every parameter any method takes, by its exact eWay name.
-// Names are case-sensitive, as in eWay's WCF JSON binding.
+// params is every parameter a method of this server uses, by its exact
+// eWay name, with the JSON type it must have. A parameter a method does not
+// use is ignored whatever its name and type, as eWay ignores it: clients
+// send includeRelations, appVersion, clientMachineIdentifier and others to
+// every method, sometimes with odd values.
 var params = map[string]paramKind{
-	"sessionId":                pString,
-	"userName":                 pString,
-	"passwordHash":             pString,
-	"appVersion":               pString,
-	"clientMachineIdentifier":  pString,
-	"clientMachineName":        pString,
-	"userGuid":                 pGUID,
-	"createSessionCookie":      pBool,
-	"isFullSync":               pBool,
-	"itemGuid":                 pGUID,
-	"itemGuids":                pGUIDs,
-	"transmitObject":           pObject,
-	"transmitObjects":          pObjects,
-	"dieOnItemConflict":        pBool,
-	"ignoredUserErrorMessages": pStrings,
-	"includeRelations":         pBool,
-	"includeProfilePictures":   pBool,
-	"includeForeignKeys":       pBool,
-	"relationsFilter":          pAny,
-	"binaryLogicalOperator":    pString,
-	"folderName":               pFolder,
-	"folderNames":              pFolders,
-	"baseChangeId":             pInt,
-	"targetChangeId":           pInt,
-	"enumTypeName":             pString,
+	"sessionId":              pString,
+	"userName":               pString,
+	"passwordHash":           pString,
+	"itemGuid":               pGUID,
+	"itemGuids":              pGUIDs,
+	"transmitObject":         pObject,
+	"transmitObjects":        pObjects,
+	"dieOnItemConflict":      pBool,
+	"includeRelations":       pBool,
+	"includeProfilePictures": pBool,
+	"includeForeignKeys":     pBool,
+	"binaryLogicalOperator":  pString,
+	"folderName":             pFolder,
+	"folderNames":            pFolders,
+	"baseChangeId":           pInt,
+	"targetChangeId":         pInt,
+	"enumTypeName":           pString,
+	"relationDataGuid":       pGUID,
+	"omitEnumValues":         pBool,
 }
 
 // args are the decoded parameters of one call. A parameter absent or sent
@@ -71,10 +66,13 @@ type args struct {
 	UserName     string
 	PasswordHash string
 
-	ItemGUID  string
-	ItemGUIDs []string
+	ItemGUID         string
+	ItemGUIDs        []string
+	RelationDataGUID string
 
 	DieOnItemConflict      bool
+	IncludeRelations       bool
+	OmitEnumValues         bool
 	IncludeForeignKeys     bool
 	IncludeProfilePictures bool
 	Operator               string // binaryLogicalOperator
@@ -98,6 +96,11 @@ type request struct {
 	patches []crmsync.Patch   // Save*: the transmit object(s)
 	example map[string]string // Search*: the example filter
 	setting crmsync.Setting   // SaveUserSetting
+	// Set by a method's decodeBody (bodyCustom):
+	relation  relationJSON                 // SaveRelation
+	enumValue crmsync.EnumValue            // SaveEnumValue
+	global    struct{ Name, Value string } // SaveGlobalSetting
+	filter    map[string]string            // Search* of users, enum values and settings
 }
 
 // decodeError is a request the server refuses before running it: the
@@ -119,9 +122,9 @@ func paramErrorf(format string, a ...any) *decodeError {
 // has the right type, GUIDs are GUIDs and transmit objects fit the
 // folder's schema. It never panics on any input (see FuzzDecodeRequest).
 func decodeRequest(name string, body []byte) (*request, error) {
-	m, ok := methods[name]
-	if !ok {
-		return nil, &decodeError{code: rcGeneralError, msg: fmt.Sprintf("unknown method %q", truncate(name))}
+	m := lookupMethod(name)
+	if m == nil {
+		return nil, unknownMethod(name)
 	}
 	if !utf8.Valid(body) {
 		return nil, paramErrorf("request body is not valid UTF-8")
@@ -146,7 +149,7 @@ func decodeRequest(name string, body []byte) (*request, error) {
 	slices.Sort(names) // report the first problem deterministically
 	for _, k := range names {
 		if !slices.Contains(m.params, k) {
-			return nil, unknownParam(m, k)
+			continue // not used by this method: ignored, as eWay does
 		}
 		v := raw[k]
 		if isNull(v) {
@@ -166,17 +169,6 @@ func decodeRequest(name string, body []byte) (*request, error) {
 		return nil, err
 	}
 	return req, nil
-}
-
-// unknownParam names the parameter, and the right spelling when only the
-// case was wrong.
-func unknownParam(m *method, k string) error {
-	for _, p := range m.params {
-		if strings.EqualFold(p, k) {
-			return paramErrorf("unknown parameter %q for %s (did you mean %q?)", truncate(k), m.name, p)
-		}
-	}
-	return paramErrorf("unknown parameter %q for %s", truncate(k), m.name)
 }
 
 // topLevel splits the top-level object into its members in one pass,
@@ -246,6 +238,10 @@ func (a *args) set(k string, v json.RawMessage) error {
 			a.IncludeForeignKeys = b
 		case "includeProfilePictures":
 			a.IncludeProfilePictures = b
+		case "includeRelations":
+			a.IncludeRelations = b
+		case "omitEnumValues":
+			a.OmitEnumValues = b
 		}
 	case pInt:
 		n, err := decodeInt(k, v, math.MaxInt64)
@@ -263,8 +259,11 @@ func (a *args) set(k string, v json.RawMessage) error {
 		if err != nil {
 			return err
 		}
-		if k == "itemGuid" {
+		switch k {
+		case "itemGuid":
 			a.ItemGUID = g
+		case "relationDataGuid":
+			a.RelationDataGUID = g
 		}
 	case pGUIDs:
 		list, err := decodeStrings(k, v)
@@ -322,11 +321,6 @@ func (a *args) set(k string, v json.RawMessage) error {
 			}
 			a.objects[i] = obj
 		}
-	case pStrings:
-		if _, err := decodeStrings(k, v); err != nil {
-			return err
-		}
-	case pAny:
 	}
 	return nil
 }
@@ -365,6 +359,11 @@ func (r *request) decodeObjects() error {
 			return err
 		}
 		r.setting = s
+	case bodyCustom:
+		if r.object == nil {
+			return nil
+		}
+		return m.decodeBody(r)
 	}
 	return nil
 }
@@ -405,6 +404,11 @@ func decodePatch(f crmsync.Folder, where string, obj map[string]json.RawMessage)
 			}
 			p.Version = int(n)
 			continue
+		case "AdditionalFields":
+			if err := decodeAdditionalFields(where+".AdditionalFields", v, &p); err != nil {
+				return p, err
+			}
+			continue
 		}
 		def, ok := crmsync.LookupField(f, name)
 		if !ok || def.ReadOnly {
@@ -420,8 +424,53 @@ func decodePatch(f crmsync.Folder, where string, obj map[string]json.RawMessage)
 		}
 		p.Set[name] = val
 	}
+	p.Null = slices.DeleteFunc(p.Null, func(name string) bool { _, set := p.Set[name]; return set })
 	slices.Sort(p.Null)
 	return p, nil
+}
+
+// decodeAdditionalFields adds the af_N members of a transmit object's
+// AdditionalFields to p, as eWay's AdditionalFields example sends them:
+// strings, numbers, or arrays of strings (multi-select), kept as a JSON
+// array. Members that are not af_N are ignored like unknown fields.
+func decodeAdditionalFields(where string, v json.RawMessage, p *crmsync.Patch) error {
+	if isNull(v) {
+		return nil
+	}
+	obj, err := decodeObject(where, v)
+	if err != nil {
+		return err
+	}
+	for name, fv := range obj {
+		if !crmsync.IsAdditionalField(name) {
+			continue
+		}
+		path := where + "." + name
+		switch jsonType(fv) {
+		case "null":
+			p.Null = append(p.Null, name)
+			continue
+		case "number":
+			p.Set[name] = string(bytes.TrimSpace(fv))
+		case "boolean":
+			b, _ := decodeBoolField(fv)
+			p.Set[name] = strconv.FormatBool(b)
+		case "array":
+			list, err := decodeStrings(path, fv)
+			if err != nil {
+				return err
+			}
+			enc, _ := json.Marshal(list) // strings always marshal
+			p.Set[name] = string(enc)
+		default:
+			s, err := decodeString(path, fv)
+			if err != nil {
+				return err
+			}
+			p.Set[name] = s
+		}
+	}
+	return nil
 }
 
 // decodeExample decodes the example object of a Search* call: every
@@ -429,6 +478,14 @@ func decodePatch(f crmsync.Folder, where string, obj map[string]json.RawMessage)
 func decodeExample(f crmsync.Folder, obj map[string]json.RawMessage) (map[string]string, error) {
 	ex := map[string]string{}
 	for name, v := range obj {
+		if name == crmsync.FieldItemGUID && !isNull(v) { // SearchCompanies({ItemGUID}) in eWay's AdditionalFields example
+			g, err := decodeGUID("transmitObject.ItemGUID", v)
+			if err != nil {
+				return nil, err
+			}
+			ex[name] = g
+			continue
+		}
 		def, ok := crmsync.LookupField(f, name)
 		if !ok || isNull(v) {
 			continue
@@ -478,17 +535,25 @@ func decodeSetting(obj map[string]json.RawMessage) (crmsync.Setting, error) {
 func decodeValue(where string, def crmsync.FieldDef, v json.RawMessage) (string, error) {
 	path := where + "." + def.Name
 	if def.Kind == crmsync.Bool {
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
-			return "", paramErrorf("%s must be true or false, got %s", path, jsonType(v))
+		b, ok := decodeBoolField(v)
+		if !ok {
+			return "", paramErrorf("%s must be true or false (or \"1\"/\"0\"), got %s", path, truncate(string(v)))
 		}
 		return strconv.FormatBool(b), nil
+	}
+	if def.Kind == crmsync.Number && jsonType(v) == "number" {
+		n, err := decodeInt(path, v, math.MaxInt64)
+		return strconv.FormatInt(n, 10), err
 	}
 	s, err := decodeString(path, v)
 	if err != nil || s == "" {
 		return s, err
 	}
 	switch def.Kind {
+	case crmsync.Number:
+		if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+			return "", paramErrorf("%s is not a whole number: %q", path, truncate(s))
+		}
 	case crmsync.GUID, crmsync.Enum:
 		if !crmsync.IsGUID(s) {
 			return "", paramErrorf("%s is not a GUID: %q", path, truncate(s))
@@ -506,6 +571,27 @@ func decodeValue(where string, def crmsync.FieldDef, v json.RawMessage) (string,
 		}
 	}
 	return s, nil
+}
+
+// decodeBoolField reads a Bool field of a transmit object: JSON true or
+// false, or the forms eWay's PHP examples send ("1", "0", "true", "false"
+// as strings, 1 and 0 as numbers).
+func decodeBoolField(v json.RawMessage) (value, ok bool) {
+	var b bool
+	if json.Unmarshal(v, &b) == nil {
+		return b, true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		s = string(bytes.TrimSpace(v))
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true":
+		return true, true
+	case "0", "false":
+		return false, true
+	}
+	return false, false
 }
 
 func decodeString(name string, v json.RawMessage) (string, error) {

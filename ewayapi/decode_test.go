@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 const guidA = "0F8FAD5B-D9CB-469F-A165-70867728950E"
@@ -25,8 +26,8 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"not an object", "GetContacts", `["x"]`, rcParameterError, "must be a JSON object"},
 		{"trailing data", "GetContacts", `{} {}`, rcParameterError, "data after"},
 		{"invalid UTF-8", "GetContacts", "{\"sessionId\":\"\xff\"}", rcParameterError, "not valid UTF-8"},
-		{"unknown parameter", "GetContacts", `{"sessionId":"s","foo":1}`, rcParameterError, `unknown parameter "foo" for GetContacts`},
-		{"wrong case", "GetContacts", `{"SessionId":"s"}`, rcParameterError, `did you mean "sessionId"`},
+		{"unknown module", "GetProjectsByItemGuids", `{}`, rcGeneralError, `does not serve the eWay module "Projects"`},
+		{"used bool of wrong type", "GetContacts", `{"includeRelations":"9.1"}`, rcParameterError, `parameter "includeRelations" must be true or false`},
 		{"duplicate parameter", "GetContacts", `{"sessionId":"a","sessionId":"b"}`, rcParameterError, "sent twice"},
 		{"wrong type string", "GetContacts", `{"sessionId":5}`, rcParameterError, "sessionId must be a string, got number"},
 		{"wrong type bool", "GetContacts", `{"includeForeignKeys":"yes"}`, rcParameterError, "must be true or false, got string"},
@@ -37,7 +38,12 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"non-GUID FK", "SaveContact", `{"transmitObject":{"Companies_CompanyGuid":"x"}}`, rcParameterError, "Companies_CompanyGuid is not a GUID"},
 		{"non-GUID enum", "SaveContact", `{"transmitObject":{"PrefixEn":"Ing."}}`, rcParameterError, "PrefixEn is not a GUID"},
 		{"field wrong type", "SaveContact", `{"transmitObject":{"FirstName":3}}`, rcParameterError, "transmitObject.FirstName must be a string, got number"},
-		{"bool field as string", "SaveContact", `{"transmitObject":{"IsPrivate":"true"}}`, rcParameterError, "IsPrivate must be true or false"},
+		{"bool field not a bool", "SaveContact", `{"transmitObject":{"IsPrivate":"yes"}}`, rcParameterError, "IsPrivate must be true or false"},
+		{"number field not a number", "SaveCompany", `{"transmitObject":{"EmployeesCount":"many"}}`, rcParameterError, "EmployeesCount is not a whole number"},
+		{"multi-select not strings", "SaveCompany", `{"transmitObject":{"AdditionalFields":{"af_29":[1,2]}}}`, rcParameterError, "AdditionalFields.af_29 must be an array of strings"},
+		{"relation without GUID", "SaveRelation", `{"transmitObject":{"ItemGUID1":"` + guidA + `","FolderName1":"Companies","FolderName2":"Contacts"}}`, rcParameterError, "transmitObject.ItemGUID2 is required"},
+		{"relation to another module", "SaveRelation", `{"transmitObject":{"ItemGUID1":"` + guidA + `","ItemGUID2":"` + guidA + `","FolderName1":"Projects","FolderName2":"Contacts","RelationType":"GENERAL"}}`, rcParameterError, `eWay module "Projects"`},
+		{"enum value without type", "SaveEnumValue", `{"transmitObject":{"En":"x"}}`, rcParameterError, "EnumTypeName"},
 		{"bad date", "SaveJournal", `{"transmitObject":{"EventStart":"tomorrow"}}`, rcParameterError, "EventStart is not a date"},
 		{"bad base64", "SaveContact", `{"transmitObject":{"ProfilePicture":"***"}}`, rcParameterError, "ProfilePicture is not base64"},
 		{"version string", "SaveContact", `{"transmitObject":{"ItemVersion":"2"}}`, rcParameterError, "ItemVersion must be a number"},
@@ -50,7 +56,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"change id string", "GetItemChangeIdentifiers", `{"folderName":"Contacts","baseChangeId":"0"}`, rcParameterError, "baseChangeId must be a number"},
 		{"bad operator", "SearchContacts", `{"binaryLogicalOperator":"Xor"}`, rcParameterError, "binaryLogicalOperator"},
 		{"setting without name", "SaveUserSetting", `{"transmitObject":{"Value":"1"}}`, rcParameterError, "transmitObject.Name is required"},
-		{"LogIn without hash", "LogIn", `{"userName":"a"}`, rcParameterError, `missing parameter "passwordHash"`},
+		{"LogIn without user", "LogIn", `{"passwordHash":"a"}`, rcParameterError, `missing parameter "userName"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,6 +72,31 @@ func TestDecodeRequestErrors(t *testing.T) {
 				t.Errorf("got %s %q, want %s containing %q", de.code, de.msg, c.code, c.want)
 			}
 		})
+	}
+}
+
+// TestDecodeIgnoresUnusedParameters: parameters a method does not use are
+// ignored whatever their type, method names in any case. The body is
+// eWay's PHP client's Login (php-lib eway.class.php reLogin: appVersion
+// 'PHP2.5.1', clientMachineIdentifier from $_SERVER, null on the command
+// line) plus values of odd types other clients send.
+func TestDecodeIgnoresUnusedParameters(t *testing.T) {
+	req, err := decodeRequest("Login", []byte(`{"userName":"api","passwordHash":"5f4dcc3b5aa765d61d8327deb882cf99",
+		"appVersion":"PHP2.5.1","clientMachineIdentifier":null,"createSessionCookie":"9.1","isFullSync":{"x":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.method.name != "LogIn" || req.UserName != "api" {
+		t.Errorf("decoded %s as %+v", req.method.name, req.args)
+	}
+	req, err = decodeRequest("savecompany", []byte(`{"sessionId":"s","transmitObject":{"CompanyName":"A","Purchaser":"1"},
+		"includeRelations":false,"dieOnItemConflict":false,"ignoredUserErrorMessages":"none","SessionId":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []crmsync.Patch{{Set: map[string]string{"CompanyName": "A", "Purchaser": "true"}}}
+	if diff := cmp.Diff(want, req.patches, cmpopts.EquateEmpty()); diff != "" || req.method.name != "SaveCompany" {
+		t.Errorf("%s patches (-want +got):\n%s", req.method.name, diff)
 	}
 }
 
@@ -147,8 +178,8 @@ func TestMethodTable(t *testing.T) {
 			"Save"+f.s, "Save"+f.p, "Delete"+f.s, "Delete"+f.p, "GetDeleted"+f.p, "Restore"+f.s)
 	}
 	for _, name := range want {
-		m, ok := methods[name]
-		if !ok {
+		m := lookupMethod(name)
+		if m == nil || m.name != name {
 			t.Errorf("method %s missing", name)
 			continue
 		}

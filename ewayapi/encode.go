@@ -18,6 +18,9 @@ type itemJSON struct {
 	item     *crmsync.Item
 	fks      bool
 	pictures bool
+	// relations, when not nil (includeRelations), are rendered as eWay's
+	// Relations list from this item's side.
+	relations []crmsync.Relation
 }
 
 // isForeignKey reports whether a field is a relation surfaced as a foreign
@@ -50,11 +53,77 @@ func (j itemJSON) writeTo(b *bytes.Buffer) {
 			b.WriteString(strconv.FormatBool(v == "true"))
 		case v == "":
 			b.WriteString("null")
+		case def.Kind == crmsync.Number:
+			b.WriteString(v) // stored normalized by the service
 		default:
 			writeString(b, v)
 		}
 	}
+	writeAdditionalFields(b, j.item)
+	if j.relations != nil {
+		b.WriteString(`,"Relations":`)
+		rels := make([]boundRelationJSON, len(j.relations))
+		for i, r := range j.relations {
+			rels[i] = boundRelation(j.item.GUID, r)
+		}
+		enc, _ := json.Marshal(rels) // plain strings always marshal
+		b.Write(enc)
+	}
 	b.WriteByte('}')
+}
+
+// writeAdditionalFields writes the item's af_N values as eWay's
+// AdditionalFields object, in field number order: a value kept as a JSON
+// array (a multi-select field) as that array, any other as a string.
+func writeAdditionalFields(b *bytes.Buffer, it *crmsync.Item) {
+	names := crmsync.AdditionalFieldNames(it)
+	b.WriteString(`,"AdditionalFields":{`)
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeString(b, name)
+		b.WriteByte(':')
+		v := it.Get(name)
+		if list, ok := stringList(v); ok {
+			enc, _ := json.Marshal(list)
+			b.Write(enc)
+		} else {
+			writeString(b, v)
+		}
+	}
+	b.WriteByte('}')
+}
+
+// stringList reports whether v is a JSON array of strings, the form a
+// multi-select additional field is kept in.
+func stringList(v string) ([]string, bool) {
+	if !strings.HasPrefix(v, "[") {
+		return nil, false
+	}
+	var list []string
+	if json.Unmarshal([]byte(v), &list) != nil {
+		return nil, false
+	}
+	return list, true
+}
+
+// boundRelationJSON is one entry of an item's Relations (eWay's
+// IApiBoundRelation): the item at the other end of the link.
+type boundRelationJSON struct {
+	RelationType      string
+	ForeignItemGUID   string
+	ForeignFolderName crmsync.Folder
+	RelationDataGUID  string
+}
+
+func boundRelation(self string, r crmsync.Relation) boundRelationJSON {
+	out := boundRelationJSON{RelationType: r.Type, RelationDataGUID: r.GUID,
+		ForeignItemGUID: r.ParentGUID, ForeignFolderName: r.ParentFolder}
+	if r.ParentGUID == self {
+		out.ForeignItemGUID, out.ForeignFolderName = r.ChildGUID, r.ChildFolder
+	}
+	return out
 }
 
 // writeItems writes items as a JSON array. The API's hot path (Get*)
@@ -137,27 +206,6 @@ type permissionJSON struct {
 	Delete     string
 	CanCreate  bool
 	CanExport  bool
-}
-
-type settingJSON struct {
-	Path  string
-	Name  string
-	Value string
-}
-
-type globalSettingJSON struct {
-	Name  string
-	Value string
-}
-
-type enumValueJSON struct {
-	ItemGUID     string
-	EnumType     string
-	EnumTypeName string
-	En           string
-	Cs           string
-	IsSystem     bool
-	Rank         int
 }
 
 // saveResultJSON is one item's outcome in SaveContacts and friends.

@@ -18,6 +18,7 @@ const (
 	bodyPatches          // transmitObjects → Patches
 	bodyExample          // transmitObject → a Search example
 	bodySetting          // transmitObject → a user Setting
+	bodyCustom           // transmitObject → the method's decodeBody
 )
 
 // method is one API method: the parameters it accepts, the ones it
@@ -29,7 +30,9 @@ type method struct {
 	required []string
 	folder   crmsync.Folder
 	body     bodyKind
-	run      func(ctx context.Context, s *Server, r *request) (*reply, error)
+	// decodeBody decodes a bodyCustom transmitObject (present) into r.
+	decodeBody func(r *request) error
+	run        func(ctx context.Context, s *Server, r *request) (*reply, error)
 }
 
 // folderNames are the spellings of a folder in method names; eWay
@@ -66,16 +69,66 @@ func (m *method) bodyLimit(serverMax int64) int64 {
 	return min(serverMax, smallBodyBytes)
 }
 
+// methods are keyed by their lower-case name: eWay's method names are not
+// case-sensitive (its PHP client calls Login, the JavaScript one LogIn).
 var methods = buildMethods()
+
+func lookupMethod(name string) *method { return methods[strings.ToLower(name)] }
 
 // MethodNames lists every method the server answers, sorted.
 func MethodNames() []string {
 	names := make([]string, 0, len(methods))
-	for n := range methods {
-		names = append(names, n)
+	for _, m := range methods {
+		names = append(names, m.name)
 	}
 	slices.Sort(names)
 	return names
+}
+
+// methodVerbs and methodSuffixes frame the module in an eWay method name
+// (GetProjectsByItemGuids, SaveTask...), so that a call to a module
+// crmsync does not serve can say which module it was.
+var (
+	methodVerbs    = []string{"Get", "Search", "Save", "Delete"}
+	methodSuffixes = []string{"ByItemGuids", "Identifiers"}
+)
+
+// unknownMethod refuses a method this server does not answer, naming the
+// eWay module when the name is one of eWay's Get/Search/Save/Delete calls.
+func unknownMethod(name string) error {
+	module := ""
+	for _, verb := range methodVerbs {
+		if rest, ok := cutPrefixFold(name, verb); ok && rest != "" {
+			for _, suf := range methodSuffixes {
+				if r, ok := cutSuffixFold(rest, suf); ok && r != "" {
+					rest = r
+					break
+				}
+			}
+			module = rest
+			break
+		}
+	}
+	if module == "" || len(module) > 40 {
+		return &decodeError{code: rcGeneralError, msg: fmt.Sprintf("unknown method %q", truncate(name))}
+	}
+	return &decodeError{code: rcGeneralError, msg: fmt.Sprintf(
+		"unknown method %q: crmsync does not serve the eWay module %q (it serves Contacts, Companies, Journal, Users, EnumValues, EnumTypes, UserSettings, GlobalSettings, AdditionalFields and Relations)",
+		truncate(name), module)}
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+func cutSuffixFold(s, suffix string) (string, bool) {
+	if len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix) {
+		return s[:len(s)-len(suffix)], true
+	}
+	return s, false
 }
 
 func buildMethods() map[string]*method {
@@ -84,15 +137,16 @@ func buildMethods() map[string]*method {
 		if m.name != "LogIn" {
 			m.params = append([]string{"sessionId"}, m.params...)
 		}
-		all[m.name] = m
+		key := strings.ToLower(m.name)
+		if _, dup := all[key]; dup {
+			panic("ewayapi: method " + m.name + " defined twice")
+		}
+		all[key] = m
 	}
-	getParams := []string{"includeRelations", "relationsFilter", "includeProfilePictures", "includeForeignKeys"}
-	saveParams := []string{"dieOnItemConflict", "ignoredUserErrorMessages"}
+	getParams := []string{"includeRelations", "includeProfilePictures", "includeForeignKeys"}
+	saveParams := []string{"dieOnItemConflict"}
 
-	add(&method{name: "LogIn", run: logIn,
-		params: []string{"userName", "passwordHash", "appVersion", "clientMachineIdentifier",
-			"clientMachineName", "userGuid", "createSessionCookie", "isFullSync"},
-		required: []string{"userName", "passwordHash"}})
+	add(&method{name: "LogIn", run: logIn, params: []string{"userName", "passwordHash"}, required: []string{"userName"}})
 	add(&method{name: "LogOut", run: logOut})
 
 	for _, fn := range folderNames {
@@ -104,7 +158,7 @@ func buildMethods() map[string]*method {
 		add(&method{name: "Search" + p, folder: f, body: bodyExample,
 			params: append([]string{"transmitObject", "binaryLogicalOperator"}, getParams...), run: search})
 		add(&method{name: "Search" + p + "Identifiers", folder: f, body: bodyExample,
-			params: append([]string{"transmitObject", "binaryLogicalOperator"}, getParams...), run: searchIdentifiers})
+			params: []string{"transmitObject", "binaryLogicalOperator"}, run: searchIdentifiers})
 		add(&method{name: "Save" + s, folder: f, body: bodyPatch,
 			params: append([]string{"transmitObject"}, saveParams...), required: []string{"transmitObject"}, run: saveOne})
 		add(&method{name: "Save" + p, folder: f, body: bodyPatches,
@@ -112,7 +166,7 @@ func buildMethods() map[string]*method {
 		add(&method{name: "Delete" + s, folder: f, params: []string{"itemGuid"}, required: []string{"itemGuid"}, run: deleteOne})
 		add(&method{name: "Delete" + p, folder: f, params: []string{"itemGuids"}, required: []string{"itemGuids"}, run: deleteMany})
 		// crmsync's extension: the trash (SPEC X1).
-		add(&method{name: "GetDeleted" + p, folder: f, params: []string{"includeProfilePictures", "includeForeignKeys"}, run: getTrash})
+		add(&method{name: "GetDeleted" + p, folder: f, params: getParams, run: getTrash})
 		add(&method{name: "Restore" + s, folder: f, params: []string{"itemGuid"}, required: []string{"itemGuid"}, run: restore})
 	}
 
@@ -127,15 +181,18 @@ func buildMethods() map[string]*method {
 	add(&method{name: "HaveMyPermissionsChanged", run: havePermissionsChanged,
 		params: []string{"baseChangeId", "targetChangeId"}, required: []string{"baseChangeId"}})
 	add(&method{name: "GetMyModulePermissions", run: myPermissions})
-	add(&method{name: "GetUserSettings", run: userSettings})
 	add(&method{name: "SaveUserSetting", body: bodySetting, params: []string{"transmitObject"},
 		required: []string{"transmitObject"}, run: saveUserSetting})
-	add(&method{name: "GetGlobalSettings", run: globalSettings})
 	add(&method{name: "GetEnumValues", params: []string{"enumTypeName"}, run: enumValues})
+	addDirectoryMethods(add)
+	addRelationMethods(add)
 	return all
 }
 
 func logIn(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if !r.has["passwordHash"] {
+		return nil, paramErrorf("missing parameter \"passwordHash\"")
+	}
 	u, err := s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
 	if err != nil {
 		if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
@@ -162,9 +219,26 @@ func logOut(ctx context.Context, s *Server, r *request) (*reply, error) {
 // getItems streams the folder: the answer is written item by item as the
 // CRM reads them (see Server.writeStream).
 func getItems(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if r.IncludeRelations { // relations need the items at hand: no streaming
+		items, err := s.crm.Items(ctx, r.method.folder, nil)
+		if err != nil {
+			return nil, err
+		}
+		return itemsReply(ctx, s, r, items)
+	}
 	folder := r.method.folder
 	return &reply{stream: &itemStream{fks: r.IncludeForeignKeys, pictures: r.IncludeProfilePictures,
 		each: func(fn func(*crmsync.Item) error) error { return s.crm.EachItem(ctx, folder, fn) }}}, nil
+}
+
+// itemsReply renders the items of a Get or Search call, with their
+// Relations when asked.
+func itemsReply(ctx context.Context, s *Server, r *request, items []*crmsync.Item) (*reply, error) {
+	out, err := withRelations(ctx, s, r, r.method.folder, renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures))
+	if err != nil {
+		return nil, err
+	}
+	return &reply{Data: out}, nil
 }
 
 func getItemsByGUIDs(ctx context.Context, s *Server, r *request) (*reply, error) {
@@ -175,7 +249,7 @@ func getItemsByGUIDs(ctx context.Context, s *Server, r *request) (*reply, error)
 	if err != nil {
 		return nil, err
 	}
-	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+	return itemsReply(ctx, s, r, items)
 }
 
 func getIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) {
@@ -191,7 +265,7 @@ func search(ctx context.Context, s *Server, r *request) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reply{Data: renderItems(items, r.IncludeForeignKeys, r.IncludeProfilePictures)}, nil
+	return itemsReply(ctx, s, r, items)
 }
 
 func searchIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) {
@@ -406,18 +480,6 @@ func myPermissions(ctx context.Context, s *Server, r *request) (*reply, error) {
 	return &reply{Data: out}, nil
 }
 
-func userSettings(ctx context.Context, s *Server, r *request) (*reply, error) {
-	settings, err := s.crm.UserSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]settingJSON, len(settings))
-	for i, st := range settings {
-		out[i] = settingJSON{Path: st.Path, Name: st.Name, Value: st.Value}
-	}
-	return &reply{Data: out}, nil
-}
-
 func saveUserSetting(ctx context.Context, s *Server, r *request) (*reply, error) {
 	if err := s.crm.SaveUserSetting(ctx, r.setting); err != nil {
 		return nil, err
@@ -425,28 +487,14 @@ func saveUserSetting(ctx context.Context, s *Server, r *request) (*reply, error)
 	return &reply{}, nil
 }
 
-func globalSettings(ctx context.Context, s *Server, r *request) (*reply, error) {
-	settings, err := s.crm.GlobalSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]globalSettingJSON, 0, len(settings))
-	for name, v := range settings {
-		out = append(out, globalSettingJSON{Name: name, Value: v})
-	}
-	slices.SortFunc(out, func(a, b globalSettingJSON) int { return strings.Compare(a.Name, b.Name) })
-	return &reply{Data: out}, nil
-}
-
 func enumValues(ctx context.Context, s *Server, r *request) (*reply, error) {
 	values, err := s.crm.EnumValues(ctx, r.EnumTypeName)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]enumValueJSON, len(values))
+	out := make([]map[string]any, len(values))
 	for i, v := range values {
-		out[i] = enumValueJSON{ItemGUID: v.GUID, EnumType: v.EnumType, EnumTypeName: v.EnumType,
-			En: v.En, Cs: v.Cs, IsSystem: v.IsSystem, Rank: v.Rank}
+		out[i] = enumValueJSONOf(v)
 	}
 	return &reply{Data: out}, nil
 }

@@ -370,6 +370,13 @@ func (t *crmTx) PutUserSetting(userGUID string, s crmsync.Setting) error {
 	return nil
 }
 
+func (t *crmTx) DeleteUserSetting(userGUID, path, name string) error {
+	if _, err := t.tx.Exec(t.ctx, "DELETE FROM user_settings WHERE user_guid = $1 AND path = $2 AND name = $3", userGUID, path, name); err != nil {
+		return fmt.Errorf("deleting setting %s/%s: %w", path, name, err)
+	}
+	return nil
+}
+
 func (t *crmTx) GlobalSettings() (map[string]string, error) {
 	rows, err := t.tx.Query(t.ctx, "SELECT name, value FROM global_settings")
 	if err != nil {

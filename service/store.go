@@ -92,6 +92,9 @@ type Tx interface {
 	UserSettings(userGUID string) ([]crmsync.Setting, error)
 	// PutUserSetting upserts one setting of a user.
 	PutUserSetting(userGUID string, s crmsync.Setting) error
+	// DeleteUserSetting removes one setting of a user; removing one that
+	// does not exist is no error.
+	DeleteUserSetting(userGUID, path, name string) error
 	// GlobalSettings returns the global settings that were set.
 	GlobalSettings() (map[string]string, error)
 	// PutGlobalSetting upserts a global setting.

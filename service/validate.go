@@ -2,6 +2,7 @@ package service
 
 import (
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -51,6 +52,12 @@ func (ss *session) normalize(folder crmsync.Folder, def crmsync.FieldDef, value 
 			return "false", nil
 		}
 		return "", crmsync.Errorf(crmsync.EINVALID, "field %s: %q is not a boolean", def.Name, value)
+	case crmsync.Number:
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return "", crmsync.Errorf(crmsync.EINVALID, "field %s: %q is not a whole number", def.Name, value)
+		}
+		return strconv.FormatInt(n, 10), nil
 	case crmsync.DateTime:
 		t, err := crmsync.ParseTime(strings.TrimSpace(value))
 		if err != nil {

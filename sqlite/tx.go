@@ -519,6 +519,13 @@ func (t *tx) PutUserSetting(userGUID string, s crmsync.Setting) error {
 	return nil
 }
 
+func (t *tx) DeleteUserSetting(userGUID, path, name string) error {
+	if err := t.exec("DELETE FROM user_settings WHERE user_guid = ? AND path = ? AND name = ?", userGUID, path, name); err != nil {
+		return fmt.Errorf("deleting setting %s/%s: %w", path, name, err)
+	}
+	return nil
+}
+
 func (t *tx) GlobalSettings() (map[string]string, error) {
 	rows, err := t.query("SELECT name, value FROM global_settings")
 	if err != nil {

@@ -790,6 +790,15 @@ func testSettings(t *testing.T, open Open) {
 		t.Errorf("bob sees settings %v", got)
 	}
 	WantCode(t, e.Svc.SaveUserSetting(alice, crmsync.Setting{Path: "x"}), crmsync.EINVALID)
+	must(t, e.Svc.SaveUserSetting(bob, crmsync.Setting{Path: "Contacts", Name: "Sync", Value: "bob's"}))
+	must(t, e.Svc.DeleteUserSetting(alice, "Contacts", "Sync"))
+	if got, _ := e.Svc.UserSettings(alice); len(got) != 0 {
+		t.Errorf("alice's settings after the delete: %v", got)
+	}
+	if got, _ := e.Svc.UserSettings(bob); len(got) != 1 {
+		t.Errorf("alice's delete touched bob's settings: %v", got)
+	}
+	must(t, e.Svc.DeleteUserSetting(alice, "Contacts", "Sync")) // already gone: no error
 
 	g, err := e.Svc.GlobalSettings(alice)
 	if err != nil {

@@ -175,3 +175,10 @@ func set(kv ...string) map[string]string {
 }
 
 func guid(n int) string { return fmt.Sprintf("11111111-2222-4333-8444-%012d", n) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
