@@ -5,8 +5,13 @@
 // # Transport
 //
 // POST /API.svc/{Method} (also /InsecureAPI.svc/ and the legacy
-// /WcfService/Service.svc/) with a JSON object of the method's parameters.
-// Every answer is HTTP 200 with the envelope
+// /WcfService/Service.svc/, the prefix in any case) with a JSON object of
+// the method's parameters. Method names are not case-sensitive (eWay's
+// PHP client calls Login, its JavaScript client LogIn). `crmsync serve
+// --base-path /eway` moves the whole server (API, CardDAV, web UI) under a
+// prefix, as eWay service URLs carry one; a path nothing serves answers
+// the envelope below with HTTP 404 (NotFound). Every other answer is HTTP
+// 200 with the envelope
 //
 //	{"ReturnCode": "rcSuccess", "Description": "", "Data": [...]}
 //
@@ -49,13 +54,18 @@
 //
 // # Bad input
 //
-// Malformed JSON, a body that is not valid UTF-8, an unknown method, a
-// parameter the method does not take (names are case-sensitive), a
-// parameter of the wrong JSON type, a GUID that is not a GUID, a field
-// value that does not fit its kind: rcParameterError (rcGeneralError for
-// an unknown method) with a Description naming the problem; nothing is
-// written. Inside a transmitObject, unknown and read-only fields are
-// ignored, as eWay ignores them.
+// Parameters a method does not use are ignored whatever their name and
+// type, as eWay ignores them (clients send includeRelations, appVersion,
+// clientMachineIdentifier, dieOnItemConflict... to every method). A
+// parameter the method uses is checked: of the wrong JSON type, a GUID that
+// is not a GUID, a required one missing: rcParameterError naming it. So are
+// malformed JSON, a body that is not valid UTF-8 and a field value that
+// does not fit its kind. An unknown method answers rcGeneralError, naming
+// the eWay module when it is one crmsync does not serve (Projects, Tasks,
+// Invoices, Documents...). A refused call writes nothing. Inside a
+// transmitObject, unknown and read-only fields are ignored, as eWay's
+// documentation says; Bool fields also take "1"/"0" (eWay's PHP examples
+// send Purchaser as '1'), Number fields a JSON number or a numeric string.
 //
 // # Return codes
 //
@@ -79,18 +89,70 @@
 //     are saved.
 //   - GetItemChangeIdentifiers entries carry ItemVersion and ChangeId.
 //   - GetChangedItems entries are {FolderName, ChangedItems, RemovedItemGuids}.
-//   - In the change methods targetChangeId may be omitted (= the last change);
-//     a baseChangeId beyond the last change answers rcBaseItemChangeIdNotFound,
-//     telling the client to reconcile fully.
+//   - In the change methods targetChangeId may be omitted (= the last change).
 //   - GetEnumValues takes an optional enumTypeName filter.
 //   - SaveUserSetting takes transmitObject {Path, Name, Value}.
 //
+// # Fields kept
+//
+// Contacts: the fields of crmsync.Schema(crmsync.Contacts) (names, the
+// three e-mail addresses, the business, home and other addresses, six
+// phones, Company and Companies_CompanyGuid, Title, Department, WebPage,
+// Note, ProfilePicture). Companies: CompanyName, Email, Phone, Mobile, Fax,
+// WebPage, Note, Department, IdentificationNumber, VATNumber,
+// AccountNumber, LineOfBusiness, EmployeesCount, Purchaser, Suppliers,
+// Competitor and the Address1 (billing), Address2 (postal) and Address3
+// addresses. Journal: FileAs, Note, TypeEn, EventStart, EventEnd, IsSystem,
+// Contacts_ContactGuid, Companies_CompanyGuid. Every item also keeps
+// additional fields af_N (N from 1 to 999999), sent at the top level or in
+// AdditionalFields and answered in AdditionalFields: text, a number as its
+// text, a multi-select list as a JSON array of strings. Other eWay fields
+// (ICQ, Skype, ImportanceEn, TypeEn of companies...) are ignored.
+// GetAdditionalFields answers an empty list: crmsync keeps the values, not
+// definitions of additional fields.
+//
+// # Relations
+//
+// crmsync keeps the 1:N links that are foreign keys of the child: COMPANY
+// (Companies→Contacts, Companies→Journal) and CONTACT (Contacts→Journal).
+// includeRelations=true on the Get and Search methods adds Relations,
+// [{RelationType, ForeignItemGUID, ForeignFolderName, RelationDataGUID}],
+// to each item, both directions, to items the caller sees. SaveRelation
+// ({ItemGUID1, ItemGUID2, FolderName1, FolderName2, RelationType}, either
+// order) sets the child's foreign key, DeleteRelation(relationDataGuid)
+// clears it, each a save of the child under the caller's rights. A GENERAL
+// (m:n) link, or one to another module, is refused with rcParameterError.
+// A RelationDataGUID is derived from the child and the kind of link, so it
+// is stable while the link exists. GetUnifiedRelationsChangeIdentifiers
+// lists the links made or removed in (baseChangeId, targetChangeId] (A the
+// parent, B the child, ItemVersion the child's version).
+//
+// # Users, enums and settings
+//
+// GetUsers, GetUsersByItemGuids, GetUsersIdentifiers and SearchUsers
+// answer every user (Username, FileAs, FirstName, LastName, IsAdmin...)
+// to any signed-in caller and never a password or its hash;
+// LogIn's UserItemGuid is a user's ItemGUID. Enum values carry FileAs,
+// En, Cs, IsSystem, IsVisible (always true), IsDefault (always false),
+// Rank, EnumTypeName and EnumType (the type's GUID); enum types are listed
+// with their values (EnumValuesInEnumType, null with omitEnumValues).
+// SaveEnumValue ({ItemGUID} to change En, Cs, Rank; {EnumTypeName, En,
+// ...} to add) is for administrators. User settings ({Path, Name, Value})
+// are the caller's own; global settings are read by everyone and saved by
+// administrators (SaveGlobalSetting {Name, Value}). Enum types and
+// settings have no GUID of their own in crmsync: theirs are derived from
+// their names (MD5, version 3) and stay the same.
+//
+// # Change feed edges
+//
+// GetBaseItemChangeId answers 0: crmsync keeps its whole change log, so no
+// base is ever too old. A baseChangeId beyond the last change (a client of
+// another server, or a log reset) answers rcBaseItemChangeIdNotFound with
+// eWay's text: verify all items with the Get methods.
+//
 // # Not implemented
 //
-// includeRelations and relationsFilter are accepted and ignored: relations
-// travel only as foreign keys (Companies_CompanyGuid, Contacts_ContactGuid)
-// with includeForeignKeys. appVersion, clientMachineIdentifier,
-// clientMachineName, userGuid, createSessionCookie, isFullSync (LogIn) and
-// ignoredUserErrorMessages (saves) are accepted and ignored. OAuth sign-in,
-// SaveRelation(s), Query and the other eWay modules are not served.
+// relationsFilter is ignored (every kept relation is answered).
+// SaveRelations, UnlinkItems, Query and the other eWay modules are not
+// served.
 package ewayapi

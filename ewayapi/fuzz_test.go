@@ -3,6 +3,7 @@ package ewayapi
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/crmsync/crmsync"
@@ -19,6 +20,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("LogIn", []byte(`{"userName":"admin","passwordHash":"5f4dcc3b5aa765d61d8327deb882cf99"}`))
 	f.Add("SaveContact", []byte(`{"sessionId":"s","transmitObject":{"ItemGUID":"`+guidA+`","ItemVersion":2,"FirstName":"A","LastName":null}}`))
 	f.Add("GetChangedItems", []byte(`{"sessionId":"s","folderNames":["Contacts"],"baseChangeId":0,"targetChangeId":5}`))
+	f.Add("savecompany", []byte(`{"sessionId":"s","transmitObject":{"Purchaser":"1","EmployeesCount":12,"AdditionalFields":{"af_29":["a"],"af_1":3}},"includeRelations":"9.1"}`))
+	f.Add("SaveRelation", []byte(`{"transmitObject":{"ItemGUID1":"`+guidA+`","ItemGUID2":"`+guidA+`","FolderName1":"Companies","FolderName2":"Contacts","RelationType":"COMPANY"}}`))
+	f.Add("SaveEnumValue", []byte(`{"transmitObject":{"EnumTypeName":"PrefixType","En":"Prof.","Rank":3}}`))
+	f.Add("SearchUsers", []byte(`{"transmitObject":{"Username":"a","ItemGUID":"`+guidA+`"},"binaryLogicalOperator":"Or"}`))
+	f.Add("SaveGlobalSetting", []byte(`{"transmitObject":{"Name":"x","Value":true}}`))
 	f.Fuzz(func(t *testing.T, name string, body []byte) {
 		req, err := decodeRequest(name, body)
 		if err != nil {
@@ -28,7 +34,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.method == nil || req.method.name != name {
+		if req.method == nil || !strings.EqualFold(req.method.name, name) {
 			t.Fatalf("decoded %q as method %+v", name, req.method)
 		}
 		for _, g := range append(slices.Clone(req.ItemGUIDs), req.ItemGUID) {

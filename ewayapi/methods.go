@@ -388,7 +388,7 @@ func changeRange(ctx context.Context, s *Server, r *request) (base, target int64
 	}
 	if base > last {
 		return 0, 0, &decodeError{code: rcBaseItemChangeIdNotFound, msg: fmt.Sprintf(
-			"baseChangeId %d is beyond the last change id %d: reconcile with the Get*Identifiers methods", base, last)}
+			"The base change ID %d is no longer available in ItemChanges table (the last change ID is %d). You have to manually verify all items using Get methods.", base, last)}
 	}
 	if target > last {
 		return 0, 0, paramErrorf("targetChangeId %d is beyond the last change id %d", target, last)

@@ -154,11 +154,25 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 	}
 }
 
-// Handle mounts the server on mux under every path of Prefixes.
+// Handle mounts the server on mux under every path of Prefixes, also in
+// lower case (eWay runs on IIS, whose paths are not case-sensitive).
 func (s *Server) Handle(mux *http.ServeMux) {
 	for _, p := range Prefixes {
 		mux.Handle(p, s)
+		mux.Handle(strings.ToLower(p), s)
 	}
+}
+
+// NotFound answers a request for a path nothing serves with the eWay
+// envelope (HTTP 404), so that eWay clients, which read every answer as
+// JSON, report a clear error. crmsync serve answers unknown paths with it.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	buf, _ := json.Marshal(&reply{ReturnCode: rcGeneralError, Description: fmt.Sprintf(
+		"no API method at %s: the API answers at /API.svc/{Method} (or /InsecureAPI.svc/, /WcfService/Service.svc/) under the service URL",
+		truncate(r.URL.Path))})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	w.Write(buf)
 }
 
 // Sessions returns the number of live (not yet pruned) sessions.
@@ -343,7 +357,7 @@ func encodeReply(rep *reply) ([]byte, error) {
 // methodName extracts {Method} from one of the Prefixes.
 func methodName(path string) (string, bool) {
 	for _, p := range Prefixes {
-		if name, ok := strings.CutPrefix(path, p); ok && name != "" && !strings.Contains(name, "/") {
+		if name, ok := cutPrefixFold(path, p); ok && name != "" && !strings.Contains(name, "/") {
 			return name, true
 		}
 	}

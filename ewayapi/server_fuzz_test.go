@@ -33,7 +33,8 @@ func FuzzServer(f *testing.F) {
 	f.Cleanup(func() { db.Close() })
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
 	sys := crmsync.System(ctx)
-	if _, err := svc.AddUser(sys, "alice", "pw", true); err != nil {
+	alice, err := svc.AddUser(sys, "alice", "pw", true)
+	if err != nil {
 		f.Fatal(err)
 	}
 	srv := ewayapi.NewServer(svc, ewayapi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -56,6 +57,31 @@ func FuzzServer(f *testing.F) {
 	f.Add("GetChangedItems", []byte(`{"sessionId":"$S","baseChangeId":0,"includeForeignKeys":true}`))
 	f.Add("SaveJournal", []byte(`{"sessionId":"$S","transmitObject":{"FileAs":"x","EventStart":"2026-13-01 00:00:00"}}`))
 	f.Add("LogOut", []byte(`{"sessionId":"$S"}`))
+	f.Add("SaveRelation", []byte(`{"sessionId":"$S","transmitObject":{"ItemGUID1":"0f8fad5b-d9cb-469f-a165-70867728950e","ItemGUID2":"0f8fad5b-d9cb-469f-a165-70867728950f","FolderName1":"Companies","FolderName2":"Contacts"}}`))
+	f.Add("DeleteRelation", []byte(`{"sessionId":"$S","relationDataGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}`))
+	f.Add("SaveEnumValue", []byte(`{"sessionId":"$S","transmitObject":{"EnumTypeName":"NoSuchType","En":"x"}}`))
+	f.Add("SaveGlobalSetting", []byte(`{"sessionId":"$S","transmitObject":{"Name":"NoSuchSetting","Value":"1"}}`))
+	f.Add("DeleteUserSetting", []byte(`{"sessionId":"$S","itemGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}`))
+	f.Add("savecompany", []byte(`{"sessionId":"$S","transmitObject":{"CompanyName":"A","EmployeesCount":"x","AdditionalFields":{"af_2":"v"}}}`))
+	f.Add("GetUnifiedRelationsChangeIdentifiers", []byte(`{"sessionId":"$S","baseChangeId":99}`))
+	// state is what a refused call must leave alone besides the change log:
+	// enum values, global settings and the caller's settings.
+	state := func(t *testing.T) string {
+		ev, err := svc.EnumValues(sys, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs, err := svc.GlobalSettings(sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us, err := svc.UserSettings(crmsync.WithUser(ctx, alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal([]any{ev, gs, us})
+		return string(b)
+	}
 	f.Fuzz(func(t *testing.T, method string, body []byte) {
 		if !bytes.Contains(body, []byte("$S")) {
 			return // without a session nothing can be written; the decoder fuzz covers it
@@ -69,6 +95,7 @@ func FuzzServer(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		stateBefore := state(t)
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/API.svc/x", bytes.NewReader(body))
 		req.URL.Path = "/API.svc/" + method
@@ -94,6 +121,9 @@ func FuzzServer(f *testing.F) {
 		batch := len(r.Data) > 0 && string(r.Data) != "null"
 		if after != before && !batch {
 			t.Errorf("%s answered %s %q but wrote (change id %d → %d)", method, r.ReturnCode, r.Description, before, after)
+		}
+		if state(t) != stateBefore {
+			t.Errorf("%s answered %s %q but changed enum values or settings", method, r.ReturnCode, r.Description)
 		}
 	})
 }

@@ -15,6 +15,11 @@ func mountCardDAV(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	carddav.NewHandler(s.CRM, carddav.Options{Store: store, Logger: s.Logger}).Mount(s.Mux)
+	// The handler writes its hrefs from its prefix, so it gets the public
+	// one (under --base-path) and the paths as the client sent them.
+	h := carddav.NewHandler(s.CRM, carddav.Options{Store: store, Logger: s.Logger, Prefix: s.BasePath + "/dav/"})
+	s.Mux.Handle("/.well-known/carddav", h)
+	s.Mux.Handle("/.well-known/carddav/", h)
+	s.HandlePublic(h, "/dav/")
 	return nil
 }

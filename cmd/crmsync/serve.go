@@ -28,6 +28,7 @@ type Server struct {
 	DB           *crmDB
 	DBLocation   dbLocation // the --db file or --postgres database, for hints and secrets
 	Mux          *http.ServeMux
+	BasePath     string // --base-path: "" or e.g. "/eway"; Mux sees paths without it, links must add it
 	Logger       *slog.Logger
 	PollInterval time.Duration
 
@@ -59,11 +60,16 @@ func (s *Server) Go(name string, fn func(ctx context.Context) error) {
 var mounts []func(ctx context.Context, s *Server) error
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--poll-interval D]")
+	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--base-path PATH] [--poll-interval D]")
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
+	basePathFlag := fs.String("base-path", "", "serve everything (API, CardDAV, web UI) under this URL `path`, e.g. /eway")
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
+		return err
+	}
+	basePath, err := cleanBasePath(*basePathFlag)
+	if err != nil {
 		return err
 	}
 	if *poll <= 0 {
@@ -94,7 +100,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Mux: mux, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll,
 		ctx: workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes
 		cancelWork()
@@ -110,11 +116,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		env.Logger.Warn("listening beyond this machine over plain HTTP: password hashes and session ids travel unencrypted; put a TLS proxy in front",
 			"addr", tcp.String())
 	}
-	httpSrv := httpserve.New(mux, env.Logger)
+	httpSrv := httpserve.New(underBasePath(basePath, mux), env.Logger)
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	// Tests and scripts read the bound address from this line (--listen :0).
-	fmt.Fprintf(env.Stdout, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(env.Stdout, "listening on http://%s%s\n", ln.Addr(), basePath)
 	env.Logger.Info("serving", "addr", ln.Addr().String(), "db", dbPath.String())
 
 	var runErr error
