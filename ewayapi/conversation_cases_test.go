@@ -2,6 +2,7 @@ package ewayapi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -90,15 +91,18 @@ func TestConversationRelations(t *testing.T) {
 		"CompanyName":"Chemel & Peterson LLC"},"includeRelations":false,"dieOnItemConflict":false}`), "rcSuccess")["Guid"].(string)
 	c.set("C", company)
 	var contacts []string
-	for _, n := range []string{"Ann", "Bob"} {
-		g := c.must(c.step("contact-"+n, "/API.svc/SaveContact", `{"sessionId":"$S","transmitObject":{"FirstName":"`+n+`",
+	// Caller-chosen GUIDs (ItemVersion 1, as eWay's README says to create
+	// them), so that the relations, listed by GUID, come in a fixed order.
+	for i, n := range []string{"Ann", "Bob"} {
+		c.set("NEW", fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i+1))
+		g := c.must(c.step("contact-"+n, "/API.svc/SaveContact", `{"sessionId":"$S","transmitObject":{"ItemGUID":"$NEW","ItemVersion":1,"FirstName":"`+n+`",
 			"LastName":"Peterson","Companies_CompanyGuid":"$C","BusinessAddressCity":"Prague","TelephoneNumber1":"+420 1","Email1Address":"`+
 			strings.ToLower(n)+`@cp.example"},"includeRelations":false,"dieOnItemConflict":false}`), "rcSuccess")["Guid"].(string)
 		contacts = append(contacts, g)
 	}
 	c.set("A", contacts[0])
 	c.set("B", contacts[1])
-	journal := c.must(c.step("journal", "/API.svc/SaveJournal", `{"sessionId":"$S","transmitObject":{"FileAs":"Call",
+	journal := c.must(c.step("journal", "/API.svc/SaveJournal", `{"sessionId":"$S","transmitObject":{"ItemGUID":"00000000-0000-4000-8000-000000000009","ItemVersion":1,"FileAs":"Call",
 		"Contacts_ContactGuid":"$A"},"includeRelations":false,"dieOnItemConflict":false}`), "rcSuccess")["Guid"].(string)
 	c.set("J", journal)
 	c.set("BASE", itoa(int(c.f.lastChange())))

@@ -163,6 +163,16 @@ func (s *Server) Handle(mux *http.ServeMux) {
 	}
 }
 
+// IsAPIPath reports whether path is under one of the Prefixes (in any case).
+func IsAPIPath(path string) bool {
+	for _, p := range Prefixes {
+		if _, ok := cutPrefixFold(path, p); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // NotFound answers a request for a path nothing serves with the eWay
 // envelope (HTTP 404), so that eWay clients, which read every answer as
 // JSON, report a clear error. crmsync serve answers unknown paths with it.
@@ -373,9 +383,9 @@ func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r
 			rep = &reply{ReturnCode: rcInternalError, Description: "internal error"}
 		}
 	}()
-	m, ok := methods[name]
-	if !ok {
-		return s.fail(ctx, name, &decodeError{code: rcGeneralError, msg: fmt.Sprintf("unknown method %q", truncate(name))})
+	m := lookupMethod(name)
+	if m == nil {
+		return s.fail(ctx, name, unknownMethod(name))
 	}
 	data, err := s.readBody(m, w, r)
 	if err != nil {

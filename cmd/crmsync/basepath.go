@@ -25,10 +25,12 @@ func cleanBasePath(p string) (string, error) {
 // underBasePath serves mux under base: the API, CardDAV and the web UI all
 // move together, and a request outside base, or one that no mount answers,
 // gets the eWay JSON envelope (ewayapi.NotFound) rather than a plain-text
-// 404, since eWay clients read every answer as JSON.
+// 404, since eWay clients read every answer as JSON; so does any unknown
+// *.svc path, even where the web UI answers the rest.
 func underBasePath(base string, mux *http.ServeMux) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" || strings.Contains(strings.ToLower(r.URL.Path), ".svc") && !ewayapi.IsAPIPath(r.URL.Path) {
 			ewayapi.NotFound(w, r)
 			return
 		}

@@ -47,7 +47,7 @@ func TestServeUnderBasePath(t *testing.T) {
 			t.Errorf("%s: HTTP %d %+v", path, code, e)
 		}
 	}
-	for _, u := range []string{root + "/InsecureAPI.svc/Login", url + "/NoSuch.svc/Login", url + "/"} {
+	for _, u := range []string{root + "/InsecureAPI.svc/Login", url + "/NoSuch.svc/Login", url + "/Service.svc/Login"} {
 		code, e := post(u, login)
 		if code != http.StatusNotFound || e.ReturnCode != "rcGeneralError" || !strings.Contains(e.Description, "API.svc") {
 			t.Errorf("%s: HTTP %d %+v, want 404 with the envelope", u, code, e)
