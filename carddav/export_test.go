@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/service"
 )
 
@@ -15,13 +16,7 @@ import (
 // while one with it can.
 func TestBookNeedsExportRight(t *testing.T) {
 	f := newFixture(t)
-	var noExport []crm.Rights
-	for _, fl := range crm.Folders {
-		r := crm.FullRights(fl)
-		r.CanExport = false
-		noExport = append(noExport, r)
-	}
-	must(t, f.crm.SaveGroup(f.ctx, "no-export", noExport))
+	must(t, f.crm.SaveGroup(f.ctx, "no-export", crmtest.NoExport()))
 	_, err := f.crm.AddUser(f.ctx, "dora", "dora-pw", false)
 	must(t, err)
 	must(t, f.crm.AddToGroup(f.ctx, "dora", "no-export"))

@@ -8,6 +8,7 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/service"
 )
 
@@ -81,13 +82,7 @@ func TestSyncListingNeedsExportRight(t *testing.T) {
 		t.Fatalf("with Export: %v", err)
 	}
 	sys := crm.System(context.Background())
-	var noExport []crm.Rights
-	for _, f := range crm.Folders {
-		r := crm.FullRights(f)
-		r.CanExport = false
-		noExport = append(noExport, r)
-	}
-	if err := w.crm.SaveGroup(sys, "sales", noExport); err != nil {
+	if err := w.crm.SaveGroup(sys, "sales", crmtest.NoExport()); err != nil {
 		t.Fatal(err)
 	}
 	_, err := w.crmSide.Changes(w.ctx, "")

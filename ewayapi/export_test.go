@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/service"
 )
 
@@ -14,13 +15,7 @@ import (
 func TestExportRightBoundsBulkReads(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	sys := crmsync.System(context.Background())
-	var noExport []crmsync.Rights
-	for _, fl := range crmsync.Folders {
-		r := crmsync.FullRights(fl)
-		r.CanExport = false
-		noExport = append(noExport, r)
-	}
-	must(t, f.crm.SaveGroup(sys, "no-export", noExport))
+	must(t, f.crm.SaveGroup(sys, "no-export", crmtest.NoExport()))
 	_, err := f.crm.AddUser(sys, "dora", "dora-pw", false)
 	must(t, err)
 	must(t, f.crm.AddToGroup(sys, "dora", "no-export"))

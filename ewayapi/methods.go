@@ -261,6 +261,9 @@ func getIdentifiers(ctx context.Context, s *Server, r *request) (*reply, error) 
 }
 
 func search(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if len(r.example) == 0 { // every visible item, as Get{Folder} lists them
+		return getItems(ctx, s, r)
+	}
 	items, err := s.crm.Search(ctx, r.method.folder, r.example, r.Operator == "Or")
 	if err != nil {
 		return nil, err

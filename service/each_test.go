@@ -7,28 +7,37 @@ import (
 	"testing"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/service"
 	"github.com/google/go-cmp/cmp"
 )
+
+// addUsers adds users in one group with rights and returns their contexts.
+func addUsers(t *testing.T, svc *service.Service, rights []crmsync.Rights, names ...string) []context.Context {
+	t.Helper()
+	sys := crmsync.System(context.Background())
+	if err := svc.SaveGroup(sys, "group", rights); err != nil {
+		t.Fatal(err)
+	}
+	var users []context.Context
+	for _, name := range names {
+		u, err := svc.AddUser(sys, name, "pw", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.AddToGroup(sys, name, "group"); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, crmsync.WithUser(context.Background(), u))
+	}
+	return users
+}
 
 // EachItem walks, batch by batch, exactly the items Items(folder, nil)
 // lists, in the same order: visible ones only, none from the trash.
 func TestEachItemMatchesItems(t *testing.T) {
 	svc := newService(t)
 	sys := crmsync.System(context.Background())
-	if err := svc.SaveGroup(sys, "all", []crmsync.Rights{crmsync.FullRights(crmsync.Contacts)}); err != nil {
-		t.Fatal(err)
-	}
-	var users []context.Context
-	for _, name := range []string{"ann", "ben"} {
-		u, err := svc.AddUser(sys, name, "pw", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.AddToGroup(sys, name, "all"); err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, crmsync.WithUser(context.Background(), u))
-	}
+	users := addUsers(t, svc, []crmsync.Rights{crmsync.FullRights(crmsync.Contacts)}, "ann", "ben")
 	var patches [2][]crmsync.Patch
 	for i := range 700 {
 		p := crmsync.Patch{Set: map[string]string{"LastName": fmt.Sprintf("c%d", i)}}
@@ -80,21 +89,7 @@ func TestEachItemMatchesItems(t *testing.T) {
 // trashed contacts included.
 func TestJournalVisibilityInLongListings(t *testing.T) {
 	svc := newService(t)
-	sys := crmsync.System(context.Background())
-	if err := svc.SaveGroup(sys, "all", []crmsync.Rights{crmsync.FullRights(crmsync.Contacts), crmsync.FullRights(crmsync.Journal)}); err != nil {
-		t.Fatal(err)
-	}
-	var users []context.Context
-	for _, name := range []string{"ann", "ben"} {
-		u, err := svc.AddUser(sys, name, "pw", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.AddToGroup(sys, name, "all"); err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, crmsync.WithUser(context.Background(), u))
-	}
+	users := addUsers(t, svc, []crmsync.Rights{crmsync.FullRights(crmsync.Contacts), crmsync.FullRights(crmsync.Journal)}, "ann", "ben")
 	ann, ben := users[0], users[1]
 	save := func(ctx context.Context, folder crmsync.Folder, fields map[string]string) string {
 		t.Helper()

@@ -46,3 +46,15 @@ func Patch(tb testing.TB, c crm.CRM, fields map[string]string, photo []byte) crm
 	}
 	return crm.Patch{Set: set}
 }
+
+// NoExport is every right on every folder but Export: what a user needs to
+// see and change the whole book one item at a time, but not to bulk-read it.
+func NoExport() []crm.Rights {
+	var rights []crm.Rights
+	for _, f := range crm.Folders {
+		r := crm.FullRights(f)
+		r.CanExport = false
+		rights = append(rights, r)
+	}
+	return rights
+}
