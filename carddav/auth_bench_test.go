@@ -2,55 +2,23 @@ package carddav_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	crm "github.com/crmsync/crmsync"
-	"github.com/crmsync/crmsync/carddav"
-	"github.com/crmsync/crmsync/ewayapi"
 	"github.com/crmsync/crmsync/internal/testenv"
-	"github.com/crmsync/crmsync/service"
-	"github.com/crmsync/crmsync/sqlite"
+	"golang.org/x/crypto/bcrypt"
 )
-
-// authServer is the CardDAV handler and the eWay API over a real SQLite CRM with one user,
-// alice (password alice-pw), hashed at the production bcrypt cost so that
-// the benchmarks show what a Basic-auth check really costs.
-func authServer(b *testing.B) string {
-	b.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "crm.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	svc := service.New(db, service.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if _, err := svc.AddUser(crm.System(ctx), "alice", "alice-pw", false); err != nil {
-		b.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := http.NewServeMux()
-	carddav.NewHandler(svc, carddav.Options{Logger: quiet}).Mount(mux)
-	ewayapi.NewServer(svc, ewayapi.Options{Logger: quiet}).Handle(mux)
-	hs := httptest.NewServer(mux)
-	b.Cleanup(hs.Close)
-	return hs.URL
-}
 
 // benchBasic sends OPTIONS /dav/ with Basic credentials once per
 // iteration and reports the share of answers with each status.
 func benchBasic(b *testing.B, password string) {
-	url := authServer(b)
+	_, url := bothWays(b, bcrypt.DefaultCost)
 	codes := map[int]int{}
 	b.ResetTimer()
 	for b.Loop() {
@@ -83,7 +51,7 @@ func BenchmarkAPIUnderBasicAuthGuessing(b *testing.B) { benchAPI(b, 16) }
 func BenchmarkAPIQuiet(b *testing.B)                  { benchAPI(b, 0) }
 
 func benchAPI(b *testing.B, guessers int) {
-	url := authServer(b)
+	_, url := bothWays(b, bcrypt.DefaultCost)
 	sum := md5.Sum([]byte("alice-pw"))
 	session := apiCall(b, http.DefaultClient, url, "LogIn", map[string]any{"userName": "alice", "passwordHash": hex.EncodeToString(sum[:])})["SessionId"]
 	stop := make(chan struct{})

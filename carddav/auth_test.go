@@ -24,8 +24,9 @@ import (
 )
 
 // bothWays serves CardDAV and the eWay API over one CRM, as `crmsync
-// serve` does, with alice (password alice-pw).
-func bothWays(t *testing.T) (crm.CRM, string) {
+// serve` does, with alice (password alice-pw) hashed at cost (benchmarks
+// use the production cost, to show what a Basic-auth check costs).
+func bothWays(t testing.TB, cost int) (crm.CRM, string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crm.db"))
@@ -34,7 +35,7 @@ func bothWays(t *testing.T) (crm.CRM, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: quiet})
+	svc := service.New(db, service.Options{PasswordCost: cost, Logger: quiet})
 	if _, err := svc.AddUser(crm.System(ctx), "alice", "alice-pw", false); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func basic(t *testing.T, c *http.Client, url, user, password string) (int, strin
 // over CardDAV throttle the address for CardDAV and for the API's LogIn
 // alike, with the right password too, while other addresses still sign in.
 func TestBasicAuthLockout(t *testing.T) {
-	_, url := bothWays(t)
+	_, url := bothWays(t, bcrypt.MinCost)
 	guesser := testenv.ClientFrom(t, 2)
 	for i := range 10 {
 		if code, body := basic(t, guesser, url, "alice", "guess"); code != 401 || !strings.Contains(body, "wrong user name or password") {
@@ -97,7 +98,7 @@ func TestBasicAuthLockout(t *testing.T) {
 // sends with every request is cached, and a password change ends that at
 // once, not when the cache entry expires.
 func TestBasicAuthPasswordChange(t *testing.T) {
-	svc, url := bothWays(t)
+	svc, url := bothWays(t, bcrypt.MinCost)
 	c := testenv.ClientFrom(t, 2)
 	for range 3 {
 		if code, _ := basic(t, c, url, "alice", "alice-pw"); code != 200 {
