@@ -11,4 +11,9 @@
 // of an item can then lose no concurrent update, and change ids, allocated
 // under that lock one more than the last, become visible in id order with
 // no gaps, which the change feed's readers rely on.
+//
+// Nodes sharing the database run each partnership under a lease
+// (AcquireLease): a fencing token that grows at every change of holder and
+// that every write of a Fenced state store checks in its own transaction,
+// so a node paused past its lease cannot write stale state.
 package postgres

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
@@ -14,7 +15,12 @@ import (
 )
 
 // SyncState is the engine's state store in the CRM database (SPEC S1).
-type SyncState struct{ db *DB }
+// A store returned by Fenced checks a lease on every write.
+type SyncState struct {
+	db       *DB
+	lease    *Lease
+	rejected atomic.Int64
+}
 
 var _ engine.StateStore = (*SyncState)(nil)
 
@@ -62,9 +68,11 @@ func (s *SyncState) SavePartnership(ctx context.Context, p *engine.Partnership) 
 		}
 		return nil
 	}
-	_, err := s.db.pool.Exec(ctx, `UPDATE partnerships SET remote = $1, mode = $2, filter = $3, policy = $4, state = $5, cursor_crm = $6, cursor_remote = $7, synced = $8 WHERE id = $9`,
-		p.Remote, p.Mode, p.Filter, string(p.Policy), p.State, p.CursorCRM, p.CursorRemote, p.Synced, p.ID)
-	return err
+	return s.write(ctx, p.ID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE partnerships SET remote = $1, mode = $2, filter = $3, policy = $4, state = $5, cursor_crm = $6, cursor_remote = $7, synced = $8 WHERE id = $9`,
+			p.Remote, p.Mode, p.Filter, string(p.Policy), p.State, p.CursorCRM, p.CursorRemote, p.Synced, p.ID)
+		return err
+	})
 }
 
 // DeletePartnership removes a partnership and its state (the foreign keys
@@ -147,7 +155,7 @@ func (s *SyncState) CRMIDsByEmail(ctx context.Context, partnership int64, emails
 
 // AddPending records creates before they are sent.
 func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending []engine.Pending) error {
-	return s.db.Update(ctx, func(tx pgx.Tx) error {
+	return s.write(ctx, partnership, func(tx pgx.Tx) error {
 		for _, p := range pending {
 			base, err := json.Marshal(p.Base)
 			if err != nil {
@@ -186,7 +194,7 @@ func (s *SyncState) PendingOps(ctx context.Context, partnership int64) ([]engine
 
 // Commit applies one batch's outcome atomically.
 func (s *SyncState) Commit(ctx context.Context, partnership int64, c engine.Commit) error {
-	return s.db.Update(ctx, func(tx pgx.Tx) error {
+	return s.write(ctx, partnership, func(tx pgx.Tx) error {
 		return commitState(ctx, tx, partnership, c)
 	})
 }
@@ -265,8 +273,10 @@ func (s *SyncState) SaveRun(ctx context.Context, r *engine.Run) error {
 	if err != nil {
 		return err
 	}
-	return s.db.pool.QueryRow(ctx, `INSERT INTO sync_runs (partnership, started, finished, dry_run, outcome, message, report) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		r.Partnership, r.Started.UTC(), r.Finished.UTC(), r.DryRun, r.Outcome, r.Message, report).Scan(&r.ID)
+	return s.write(ctx, r.Partnership, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO sync_runs (partnership, started, finished, dry_run, outcome, message, report) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			r.Partnership, r.Started.UTC(), r.Finished.UTC(), r.DryRun, r.Outcome, r.Message, report).Scan(&r.ID)
+	})
 }
 
 // Runs lists the latest runs, newest first.

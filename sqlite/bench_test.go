@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/service"
+	"github.com/crmsync/crmsync/storetest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -20,19 +21,6 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// contactPatch is a contact with the fields a synced Outlook contact
-// typically has.
-func contactPatch(i int) crmsync.Patch {
-	return crmsync.Patch{Set: map[string]string{
-		"FirstName": fmt.Sprintf("First%d", i), "LastName": fmt.Sprintf("Last%d", i),
-		"Company": "ACME s.r.o.", "Title": "Sales manager", "Department": "Sales",
-		"Email1Address": fmt.Sprintf("person%d@example.com", i), "Email2Address": fmt.Sprintf("p%d@home.example", i),
-		"TelephoneNumber1": "+420 123 456 789", "TelephoneNumber3": "+420 777 123 456",
-		"BusinessAddressStreet": "Václavské náměstí 1", "BusinessAddressCity": "Praha",
-		"BusinessAddressPostalCode": "110 00", "Note": "Met at the fair; interested in the premium plan.",
-	}}
 }
 
 // benchEnv is a service on a fresh database with a user who may see and
@@ -95,7 +83,7 @@ func benchSave(b *testing.B, duplicityCheck bool) {
 	for b.Loop() {
 		patches := make([]crmsync.Patch, batch)
 		for i := range patches {
-			patches[i] = contactPatch(n)
+			patches[i] = storetest.BenchContact(n)
 			n++
 		}
 		saveBatch(b, svc, ctx, patches)
@@ -114,7 +102,7 @@ func BenchmarkChangedItems(b *testing.B) {
 			for start := 0; start < total; start += 5000 {
 				patches := make([]crmsync.Patch, 0, 5000)
 				for i := start; i < min(start+5000, total); i++ {
-					patches = append(patches, contactPatch(i))
+					patches = append(patches, storetest.BenchContact(i))
 				}
 				for _, r := range saveBatch(b, svc, ctx, patches) {
 					guids = append(guids, r.GUID)
@@ -182,7 +170,7 @@ func BenchmarkIdentifiers(b *testing.B) {
 	for start := 0; start < total; start += 5000 {
 		patches := make([]crmsync.Patch, 0, 5000)
 		for i := start; i < start+5000; i++ {
-			patches = append(patches, contactPatch(i))
+			patches = append(patches, storetest.BenchContact(i))
 		}
 		saveBatch(b, svc, ctx, patches)
 	}
@@ -207,7 +195,7 @@ func BenchmarkSaveOneContact(b *testing.B) {
 	svc, ctx := benchEnv(b)
 	n := 0
 	for b.Loop() {
-		saveBatch(b, svc, ctx, []crmsync.Patch{contactPatch(n)})
+		saveBatch(b, svc, ctx, []crmsync.Patch{storetest.BenchContact(n)})
 		n++
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "commits/s")

@@ -1,0 +1,77 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Lease is a node's right to run one partnership, with the fencing token
+// its state commits carry.
+type Lease struct {
+	Partnership int64
+	Node        string
+	Token       int64
+}
+
+// ErrLeaseLost is the error of a state write by a node that no longer
+// holds the partnership's lease (it expired, or another node took it).
+var ErrLeaseLost = errors.New("this node no longer holds the partnership's lease")
+
+// AcquireLease takes or renews the lease of a partnership for node for
+// ttl. It succeeds when the lease is free, expired, or already node's; the
+// token stays the same on a renewal and grows by one when the holder
+// changes. ok is false while another node holds it.
+func (s *SyncState) AcquireLease(ctx context.Context, partnership int64, node string, ttl time.Duration) (l Lease, ok bool, err error) {
+	l = Lease{Partnership: partnership, Node: node}
+	err = s.db.pool.QueryRow(ctx, `INSERT INTO partnership_leases AS l (partnership, node, token, expires)
+		VALUES ($1, $2, 1, now() + $3 * interval '1 microsecond')
+		ON CONFLICT (partnership) DO UPDATE SET node = excluded.node, expires = excluded.expires,
+			token = CASE WHEN l.node = excluded.node AND l.expires > now() THEN l.token ELSE l.token + 1 END
+		WHERE l.node = excluded.node OR l.expires <= now()
+		RETURNING token`, partnership, node, ttl.Microseconds()).Scan(&l.Token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, false, nil
+	}
+	if err != nil {
+		return l, false, fmt.Errorf("taking the lease of partnership %d: %w", partnership, err)
+	}
+	return l, true, nil
+}
+
+// Fenced returns the state store of one partnership run under lease l:
+// every write checks, in its own transaction, that l is still held, and
+// fails with ErrLeaseLost otherwise, writing nothing.
+func (s *SyncState) Fenced(l Lease) *SyncState {
+	return &SyncState{db: s.db, lease: &l}
+}
+
+// write runs fn in a transaction that, on a fenced store, first checks the
+// lease. The check locks the lease row (FOR SHARE), so a take-over waits
+// for this commit and a commit never lands after a take-over.
+func (s *SyncState) write(ctx context.Context, partnership int64, fn func(pgx.Tx) error) error {
+	return s.db.Update(ctx, func(tx pgx.Tx) error {
+		if s.lease != nil {
+			if partnership != s.lease.Partnership {
+				return fmt.Errorf("%w: the lease is of partnership %d, not %d", ErrLeaseLost, s.lease.Partnership, partnership)
+			}
+			var held bool
+			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partnership_leases WHERE partnership = $1 AND node = $2 AND token = $3 AND expires > now() FOR SHARE)`,
+				partnership, s.lease.Node, s.lease.Token).Scan(&held)
+			if err != nil {
+				return err
+			}
+			if !held {
+				s.rejected.Add(1)
+				return fmt.Errorf("%w (partnership %d, token %d)", ErrLeaseLost, partnership, s.lease.Token)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// Rejected counts the writes this store refused for a lost lease.
+func (s *SyncState) Rejected() int64 { return s.rejected.Load() }

@@ -1,0 +1,99 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/postgres"
+)
+
+// TestLeaseFencesStaleNode: node A holds a partnership's lease and is
+// paused past it; node B takes it over. A's state writes are then refused
+// and change nothing, B's are accepted, and A cannot take the lease back
+// while B renews it.
+func TestLeaseFencesStaleNode(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	state := db.SyncState()
+	p := &engine.Partnership{User: "u1", Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
+	if err := state.SavePartnership(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 300 * time.Millisecond
+	la, ok, err := state.AcquireLease(ctx, p.ID, "node-a", ttl)
+	if err != nil || !ok {
+		t.Fatalf("A takes a free lease: %v %v", ok, err)
+	}
+	if _, ok, err := state.AcquireLease(ctx, p.ID, "node-b", ttl); err != nil || ok {
+		t.Fatalf("B took a lease A holds: %v %v", ok, err)
+	}
+	renewed, ok, err := state.AcquireLease(ctx, p.ID, "node-a", ttl)
+	if err != nil || !ok || renewed.Token != la.Token {
+		t.Fatalf("A renews: %+v %v %v, want token %d", renewed, ok, err, la.Token)
+	}
+	a := state.Fenced(la)
+	pair := func(id string) engine.Commit {
+		return engine.Commit{Save: []engine.Pair{{CRMID: id, RemoteID: "r-" + id, CRMVersion: "1", RemoteVersion: "1", Base: map[string]string{}}},
+			Cursors: &engine.Cursors{CRM: id, Remote: id}}
+	}
+	if err := a.Commit(ctx, p.ID, pair("by-a")); err != nil {
+		t.Fatalf("A's commit under its lease: %v", err)
+	}
+
+	time.Sleep(ttl + 100*time.Millisecond) // A is paused past its lease
+	lb, ok, err := state.AcquireLease(ctx, p.ID, "node-b", ttl*10)
+	if err != nil || !ok || lb.Token != la.Token+1 {
+		t.Fatalf("B takes over the expired lease: %+v %v %v, want token %d", lb, ok, err, la.Token+1)
+	}
+	b := state.Fenced(lb)
+
+	// A resumes and tries every kind of state write.
+	stale := []error{
+		a.Commit(ctx, p.ID, pair("stale")),
+		a.AddPending(ctx, p.ID, []engine.Pending{{Side: engine.RemoteSide, CRMGUID: "stale"}}),
+		a.SaveRun(ctx, &engine.Run{Partnership: p.ID, Outcome: "ok", Started: time.Now(), Finished: time.Now()}),
+		a.SavePartnership(ctx, &engine.Partnership{ID: p.ID, Mode: "automatic", Policy: engine.PolicyNewest, State: "active", CursorCRM: "stale"}),
+	}
+	for i, err := range stale {
+		if !errors.Is(err, postgres.ErrLeaseLost) {
+			t.Errorf("stale write %d by A: %v, want ErrLeaseLost", i, err)
+		}
+	}
+	if got := a.Rejected(); got != int64(len(stale)) {
+		t.Errorf("A counted %d rejected writes, want %d", got, len(stale))
+	}
+	if err := b.Commit(ctx, p.ID, pair("by-b")); err != nil {
+		t.Fatalf("B's commit under its lease: %v", err)
+	}
+	pairs, err := state.AllPairs(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, pr := range pairs {
+		got[pr.CRMID] = true
+	}
+	if len(got) != 2 || !got["by-a"] || !got["by-b"] {
+		t.Errorf("pairs %v, want by-a and by-b only", got)
+	}
+	if ops, _ := state.PendingOps(ctx, p.ID); len(ops) != 0 {
+		t.Errorf("A's stale pending write landed: %v", ops)
+	}
+	if runs, _ := state.Runs(ctx, p.ID, 10); len(runs) != 0 {
+		t.Errorf("A's stale run landed: %v", runs)
+	}
+	cur, err := state.Partnership(ctx, "u1", "outlook")
+	if err != nil || cur.CursorCRM != "by-b" {
+		t.Errorf("cursor %q (%v), want B's", cur.CursorCRM, err)
+	}
+	if _, ok, _ := state.AcquireLease(ctx, p.ID, "node-a", ttl); ok {
+		t.Error("A took back the lease B holds")
+	}
+	// A fenced store writes only its own partnership.
+	if err := b.Commit(ctx, p.ID+1, pair("other")); !errors.Is(err, postgres.ErrLeaseLost) {
+		t.Errorf("B writing another partnership: %v", err)
+	}
+}
