@@ -92,6 +92,7 @@ type args struct {
 // needs further checks except rights and session, which need the CRM.
 type request struct {
 	method *method
+	bearer string // the call's "Authorization: Bearer" token, if any
 	args
 	patches []crmsync.Patch   // Save*: the transmit object(s)
 	example map[string]string // Search*: the example filter

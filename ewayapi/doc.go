@@ -52,6 +52,27 @@
 // comes from another site (HTTP 403): a web page cannot make a signed-in
 // browser call the API.
 //
+// # OAuth 2.0
+//
+// POST /auth/connect/token (TokenPath, under the service URL like the API)
+// with an application/x-www-form-urlencoded body is eWay's token endpoint
+// for the grants its clients use: grant_type=password (username, password)
+// and grant_type=refresh_token (refresh_token). It answers {access_token,
+// token_type: "Bearer", expires_in: 3600, refresh_token, scope}, or HTTP
+// 400 {error, error_description} (invalid_grant, invalid_request,
+// unsupported_grant_type). client_id and client_secret are accepted and not
+// checked: crmsync registers no OAuth clients; the user's password is the
+// credential, checked by the CRM's Authenticate, so the lockout that guards
+// LogIn (and CardDAV and the web UI) guards the token endpoint too. An
+// access token lives an hour, a refresh token 30 days and works once (the
+// refresh answer carries a new one); tokens live in memory, so a restart or
+// a password change ends them. LogIn with userName and the header
+// "Authorization: Bearer {access_token}" instead of passwordHash opens a
+// session for the token's user, as eWay's JavaScript and PHP clients do;
+// any other method may also be called with the header and no sessionId. An
+// unknown or expired token answers HTTP 401 with rcBadAccessToken, on which
+// those clients refresh it.
+//
 // # Bad input
 //
 // Parameters a method does not use are ignored whatever their name and
@@ -152,7 +173,8 @@
 //
 // # Not implemented
 //
-// relationsFilter is ignored (every kept relation is answered).
+// relationsFilter is ignored (every kept relation is answered). The
+// authorization_code grant (a browser sign-in page) is not served.
 // SaveRelations, UnlinkItems, Query and the other eWay modules are not
 // served.
 package ewayapi

@@ -190,10 +190,28 @@ func buildMethods() map[string]*method {
 }
 
 func logIn(ctx context.Context, s *Server, r *request) (*reply, error) {
-	if !r.has["passwordHash"] {
-		return nil, paramErrorf("missing parameter \"passwordHash\"")
+	var u *crmsync.User
+	var err error
+	switch {
+	case r.has["passwordHash"]:
+		u, err = s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
+	case r.bearer != "":
+		// The OAuth sign-in of eWay's clients: LogIn with userName and an
+		// access token from TokenPath in the Authorization header.
+		var ok bool
+		if u, ok = s.tokens.get(r.bearer, false, false); !ok {
+			return nil, badAccessToken
+		}
+		if !strings.EqualFold(strings.TrimSpace(r.UserName), u.Name) {
+			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: the access token was issued to another user"}
+		}
+		if err = s.checkUser(ctx, u); err != nil {
+			s.tokens.remove(r.bearer)
+			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: " + crmsync.ErrorMessage(err)}
+		}
+	default:
+		return nil, paramErrorf("missing parameter \"passwordHash\" (or an Authorization: Bearer access token)")
 	}
-	u, err := s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
 	if err != nil {
 		if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
 			return nil, &decodeError{code: rcLoginFailed, msg: "login failed: " + crmsync.ErrorMessage(err)}

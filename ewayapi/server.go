@@ -106,6 +106,7 @@ type Options struct {
 // Data | Datum | Guid, ...}, as eWay answers, except for requests that are
 // not POST (405) and paths outside Prefixes (404).
 type Server struct {
+	tokens   *tokens // issued by the OAuth token endpoint (oauth.go)
 	crm      crmsync.CRM
 	log      *slog.Logger
 	maxBody  int64
@@ -146,6 +147,7 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
 		version: opts.WcfVersion,
+		tokens: &tokens{now: opts.Now, byKey: map[string]*token{}},
 		sessions: &sessions{
 			now: opts.Now, idle: opts.SessionIdle, max: opts.SessionMax,
 			limit: opts.MaxSessions, perUser: opts.MaxSessionsPerUser,
@@ -161,6 +163,7 @@ func (s *Server) Handle(mux *http.ServeMux) {
 		mux.Handle(p, s)
 		mux.Handle(strings.ToLower(p), s)
 	}
+	mux.HandleFunc(TokenPath, s.serveToken)
 }
 
 // IsAPIPath reports whether path is under one of the Prefixes (in any case).
@@ -246,7 +249,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeStream(ctx, name, w, rep)
 		return
 	}
-	s.write(w, http.StatusOK, rep)
+	status := http.StatusOK
+	if rep.ReturnCode == rcBadAccessToken {
+		status = http.StatusUnauthorized // eWay's JavaScript client refreshes its token on 401
+	}
+	s.write(w, status, rep)
 }
 
 // streamFlushBytes is how much of a streamed answer is buffered before it
@@ -395,8 +402,14 @@ func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r
 	if err != nil {
 		return s.fail(ctx, name, err)
 	}
+	req.bearer = bearer(r)
 	if req.method.name != "LogIn" {
 		u, ok := s.sessions.get(req.SessionID)
+		if !ok && req.SessionID == "" && req.bearer != "" {
+			if u, ok = s.tokens.get(req.bearer, false, false); !ok {
+				return s.fail(ctx, name, badAccessToken)
+			}
+		}
 		if !ok {
 			msg := "session is unknown or expired: LogIn again"
 			if req.SessionID == "" {
@@ -410,6 +423,9 @@ func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r
 	if err != nil {
 		if req.method.name != "LogIn" && crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
 			s.sessions.remove(req.SessionID) // its password changed or its user is gone
+			if req.SessionID == "" {
+				s.tokens.remove(req.bearer)
+			}
 		}
 		return s.fail(ctx, name, err)
 	}
@@ -432,6 +448,9 @@ func (s *Server) readBody(m *method, w http.ResponseWriter, r *http.Request) ([]
 	limit := m.bodyLimit(s.maxBody)
 	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), budget: min(limit, preAuthBodyBytes)}
 	var buf bytes.Buffer
+	if _, ok := s.tokens.get(bearer(r), false, false); ok {
+		body.budget = limit // a valid access token authenticates the call
+	}
 	if body.budget < limit && m.name != "LogIn" {
 		if id, found := sessionIn(io.TeeReader(body, &buf)); found {
 			if _, live := s.sessions.get(id); !live {
