@@ -147,7 +147,7 @@ func NewServer(crm crmsync.CRM, opts Options) *Server {
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
 		version: opts.WcfVersion,
-		tokens: &tokens{now: opts.Now, byKey: map[string]*token{}},
+		tokens:  &tokens{now: opts.Now, byKey: map[string]*token{}},
 		sessions: &sessions{
 			now: opts.Now, idle: opts.SessionIdle, max: opts.SessionMax,
 			limit: opts.MaxSessions, perUser: opts.MaxSessionsPerUser,
