@@ -42,6 +42,12 @@
 // a client's own word for the same value ("USA", "Česká republika") is
 // kept on its card.
 //
+// Listings (PROPFIND Depth 1, addressbook-query, multiget, sync-collection)
+// read and write 500 contacts at a time and stream the 207 answer once it
+// passes 256 KiB, so a request's memory is that of a batch plus the book's
+// list of GUIDs, not of the whole answer; a failure after the answer began
+// breaks the connection rather than end a partial listing cleanly.
+//
 // The CRM has no place for vCard properties it does not map (birthday,
 // IMPP, categories, labels...), so the last card a client PUT is kept in
 // the Store (without its photo) and the CRM's fields are written onto it

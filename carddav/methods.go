@@ -297,7 +297,7 @@ func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.R
 		return
 	}
 	want := wantedProps(body)
-	ms := newMultistatus()
+	ms := newMultistatus(w)
 	addCollection := func(k kind, href string) error {
 		names := want.names
 		if want.all {
@@ -354,62 +354,113 @@ func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.R
 			err = q.addObjects(ms, items, want)
 		}
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeXML(w, http.StatusMultiStatus, ms.bytes(""))
+	h.end(w, r, ms, "", err)
 }
 
 // listAll adds every visible contact; it reads whole items only when
-// their content is asked for.
+// their content is asked for. Both ways go a batch at a time, so a book of
+// any size takes the memory of one batch (and of its list of GUIDs).
 func (q *request) listAll(ms *multistatus, want wanted) error {
-	if want.has(nsCard, "address-data") || want.has(nsDAV, "getcontentlength") {
-		items, err := q.h.crm.Items(q.ctx, crm.Contacts, nil)
+	if want.needsCard() {
+		var batch []*crm.Item
+		err := q.h.crm.EachItem(q.ctx, crm.Contacts, func(it *crm.Item) error {
+			if batch = append(batch, it); len(batch) < listBatch {
+				return nil
+			}
+			err := q.addObjects(ms, batch, want)
+			batch = batch[:0]
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		return q.addObjects(ms, items, want)
+		return q.addObjects(ms, batch, want)
 	}
 	ids, err := q.h.crm.Identifiers(q.ctx, crm.Contacts)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		o := object{guid: id.GUID, tag: q.st.tags[id.GUID], it: &crm.Item{GUID: id.GUID, Version: id.Version}}
-		found, missing, err := q.objectProps(o, want)
+	for start := 0; start < len(ids); start += listBatch {
+		chunk := ids[start:min(start+listBatch, len(ids))]
+		guids := make([]string, len(chunk))
+		for i, id := range chunk {
+			guids[i] = id.GUID
+		}
+		tags, err := q.h.store.Tags(q.ctx, guids)
 		if err != nil {
 			return err
 		}
-		ms.response(q.href(id.GUID), found, missing)
+		for _, id := range chunk {
+			o := object{guid: id.GUID, tag: tags[id.GUID], it: &crm.Item{GUID: id.GUID, Version: id.Version}}
+			found, missing, err := q.objectProps(o, want)
+			if err != nil {
+				return err
+			}
+			ms.response(q.href(id.GUID), found, missing)
+		}
+		if ms.err != nil {
+			return ms.err
+		}
 	}
 	return nil
 }
 
-// addObjects adds full items, rendering cards with their stored client
-// cards fetched in one go.
-func (q *request) addObjects(ms *multistatus, items []*crm.Item, want wanted) error {
-	var stored map[string][]byte
-	needCard := want.has(nsCard, "address-data") || want.has(nsDAV, "getcontentlength")
-	if needCard {
-		guids := make([]string, len(items))
-		for i, it := range items {
-			guids[i] = it.GUID
+// listBatch is how many contacts a listing reads and writes at a time. It
+// is above service.ExportFreeItems, so that a read of more contacts than a
+// user without the Export right may make is refused whole, at its first
+// batch, as a read of them all at once is.
+const listBatch = 500
+
+func (w wanted) needsCard() bool {
+	return w.has(nsCard, "address-data") || w.has(nsDAV, "getcontentlength")
+}
+
+// addGUIDs adds the visible contacts among guids, a batch at a time, and
+// returns those it found.
+func (q *request) addGUIDs(ms *multistatus, guids []string, want wanted) (map[string]bool, error) {
+	found := map[string]bool{}
+	for start := 0; start < len(guids); start += listBatch {
+		items, err := q.h.crm.Items(q.ctx, crm.Contacts, guids[start:min(start+listBatch, len(guids))])
+		if err != nil {
+			return nil, err
 		}
-		var err error
+		if err := q.addObjects(ms, items, want); err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			found[it.GUID] = true
+		}
+	}
+	return found, nil
+}
+
+// addObjects adds full items, rendering cards with their stored client
+// cards and tags fetched in one go.
+func (q *request) addObjects(ms *multistatus, items []*crm.Item, want wanted) error {
+	if len(items) == 0 {
+		return ms.err
+	}
+	guids := make([]string, len(items))
+	for i, it := range items {
+		guids[i] = it.GUID
+	}
+	tags, err := q.h.store.Tags(q.ctx, guids)
+	if err != nil {
+		return err
+	}
+	var stored map[string][]byte
+	needCard := want.needsCard()
+	if needCard {
 		if stored, err = q.h.store.Cards(q.ctx, guids); err != nil {
 			return err
 		}
-	}
-	if len(items) == 0 {
-		return nil
 	}
 	e, err := q.enums()
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		o := object{it: it, guid: it.GUID, tag: q.st.tags[it.GUID]}
+		o := object{it: it, guid: it.GUID, tag: tags[it.GUID]}
 		w := want
 		var card []byte
 		if needCard {
@@ -435,7 +486,7 @@ func (q *request) addObjects(ms *multistatus, items []*crm.Item, want wanted) er
 		}
 		ms.response(q.href(it.GUID), found, missing)
 	}
-	return nil
+	return ms.err
 }
 
 func (h *Handler) report(ctx context.Context, w http.ResponseWriter, r *http.Request, user *crm.User, t target) {
@@ -458,7 +509,7 @@ func (h *Handler) report(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return
 	}
 	want := wantedProps(body)
-	ms := newMultistatus()
+	ms := newMultistatus(w)
 	token := ""
 	switch {
 	case body.XMLName.Space == nsCard && body.XMLName.Local == "addressbook-multiget":
@@ -478,11 +529,7 @@ func (h *Handler) report(ctx context.Context, w http.ResponseWriter, r *http.Req
 		writeXML(w, http.StatusForbidden, errorBody(nsDAV, "supported-report", ""))
 		return
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeXML(w, http.StatusMultiStatus, ms.bytes(token))
+	h.end(w, r, ms, token, err)
 }
 
 // nameOfHref returns the resource name of an href into the user's book.
@@ -518,19 +565,9 @@ func (q *request) multiget(ms *multistatus, body *node, want wanted) error {
 		guids = append(guids, g)
 		hrefOf[g] = strings.TrimSpace(hn.Text)
 	}
-	var items []*crm.Item
-	if len(guids) > 0 {
-		var err error
-		if items, err = q.h.crm.Items(q.ctx, crm.Contacts, guids); err != nil {
-			return err
-		}
-	}
-	if err := q.addObjects(ms, items, want); err != nil {
+	seen, err := q.addGUIDs(ms, guids, want)
+	if err != nil {
 		return err
-	}
-	seen := map[string]bool{}
-	for _, it := range items {
-		seen[it.GUID] = true
 	}
 	for _, g := range guids {
 		if !seen[g] {
@@ -540,7 +577,7 @@ func (q *request) multiget(ms *multistatus, body *node, want wanted) error {
 	for _, href := range missing {
 		ms.status(href, http.StatusNotFound, "Not Found")
 	}
-	return nil
+	return ms.err
 }
 
 const tokenPrefix = "urn:crmsync:sync:"
@@ -592,23 +629,17 @@ func (q *request) syncCollection(ms *multistatus, body *node, want wanted) (stri
 			guids = append(guids, g)
 		}
 	}
-	var items []*crm.Item
-	if len(guids) > 0 {
-		if items, err = q.h.crm.Items(q.ctx, crm.Contacts, guids); err != nil {
-			return "", false, err
-		}
-	}
-	if err := q.addObjects(ms, items, want); err != nil {
+	present, err := q.addGUIDs(ms, guids, want)
+	if err != nil {
 		return "", false, err
-	}
-	present := map[string]bool{}
-	for _, it := range items {
-		present[it.GUID] = true
 	}
 	for _, g := range order {
 		if !present[g] {
 			ms.status(q.href(g), http.StatusNotFound, "Not Found")
 		}
+	}
+	if ms.err != nil {
+		return "", false, ms.err
 	}
 	return syncToken(target), true, nil
 }
@@ -626,7 +657,7 @@ func (q *request) item() (*crm.Item, error) {
 	if len(items) == 0 {
 		return nil, crm.Errorf(crm.ENOTFOUND, "no such contact")
 	}
-	return items[0], nil
+	return items[0], q.loadTag(items[0].GUID)
 }
 
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, user *crm.User, t target) {
@@ -731,6 +762,10 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	if len(items) == 1 {
 		cur = items[0]
+		if err := q.loadTag(guid); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && cur != nil && match(inm, q.st.etag(cur)) {
 		http.Error(w, "the contact exists", http.StatusPreconditionFailed)

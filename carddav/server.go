@@ -237,7 +237,7 @@ func writeXML(w http.ResponseWriter, code int, body []byte) {
 type bookState struct {
 	names   map[string]string // GUID → resource name, where not <guid>.vcf
 	byName  map[string]string // resource name → GUID
-	tags    map[string]string // GUID → stored card tag
+	tags    map[string]string // GUID → stored card tag, of the contacts loadTag read
 	enums   *enums
 	rights  crm.Rights
 	changes int64
@@ -248,11 +248,7 @@ func (h *Handler) loadState(ctx context.Context, user *crm.User) (*bookState, er
 	if err != nil {
 		return nil, err
 	}
-	tags, err := h.store.Tags(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st := &bookState{names: names, byName: map[string]string{}, tags: tags}
+	st := &bookState{names: names, byName: map[string]string{}, tags: map[string]string{}}
 	for g, n := range names {
 		st.byName[n] = g
 	}
@@ -278,4 +274,33 @@ func (st *bookState) guid(name string) string {
 	return g
 }
 
+// etag is the ETag of a contact whose tag was read (loadTag).
 func (st *bookState) etag(it *crm.Item) string { return etag(it.GUID, it.Version, st.tags[it.GUID]) }
+
+// loadTag reads the stored card tag of one contact, for its ETag.
+func (q *request) loadTag(guid string) error {
+	tags, err := q.h.store.Tags(q.ctx, []string{guid})
+	if err != nil {
+		return err
+	}
+	q.st.tags[guid] = tags[guid]
+	return nil
+}
+
+// end finishes a multistatus answer, or fails it: with an error status
+// while nothing is sent yet, else by breaking the connection, so that a
+// client never takes a cut listing for a whole one (and the contacts left
+// out for deleted).
+func (h *Handler) end(w http.ResponseWriter, r *http.Request, ms *multistatus, syncToken string, err error) {
+	if err == nil {
+		if err = ms.finish(syncToken); err == nil {
+			return
+		}
+	}
+	if !ms.sent {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Error("carddav: answer cut off", "method", r.Method, "path", r.URL.Path, "err", err)
+	panic(http.ErrAbortHandler)
+}

@@ -23,9 +23,9 @@ type Store interface {
 	DeleteName(ctx context.Context, user, guid string) error
 	// Cards returns the stored cards of guids (missing ones omitted).
 	Cards(ctx context.Context, guids []string) (map[string][]byte, error)
-	// Tags returns a short hash of every stored card, by GUID; it is part
-	// of the ETag.
-	Tags(ctx context.Context) (map[string]string, error)
+	// Tags returns a short hash (CardTag) of the stored cards of guids, by
+	// GUID (missing ones omitted); it is part of the ETag.
+	Tags(ctx context.Context, guids []string) (map[string]string, error)
 	// PutCard stores the last client card of guid.
 	PutCard(ctx context.Context, guid string, card []byte) error
 }
@@ -96,12 +96,14 @@ func (m *MemoryStore) Cards(_ context.Context, guids []string) (map[string][]byt
 }
 
 // Tags implements Store.
-func (m *MemoryStore) Tags(context.Context) (map[string]string, error) {
+func (m *MemoryStore) Tags(_ context.Context, guids []string) (map[string]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]string, len(m.cards))
-	for g, c := range m.cards {
-		out[g] = CardTag(c)
+	out := map[string]string{}
+	for _, g := range guids {
+		if c, ok := m.cards[g]; ok {
+			out[g] = CardTag(c)
+		}
 	}
 	return out, nil
 }
@@ -213,26 +215,46 @@ func (s *SQLStore) DeleteName(ctx context.Context, user, guid string) error {
 // Cards implements Store.
 func (s *SQLStore) Cards(ctx context.Context, guids []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := s.db.View(ctx, func(tx *sql.Tx) error {
+	err := s.byGUID(ctx, "card", guids, func(g string, v []byte) { out[g] = v })
+	if err != nil {
+		return nil, fmt.Errorf("reading CardDAV cards: %w", err)
+	}
+	return out, nil
+}
+
+// Tags implements Store.
+func (s *SQLStore) Tags(ctx context.Context, guids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.byGUID(ctx, "tag", guids, func(g string, v []byte) { out[g] = string(v) })
+	if err != nil {
+		return nil, fmt.Errorf("reading CardDAV tags: %w", err)
+	}
+	return out, nil
+}
+
+// byGUID reads column (card or tag) of the stored cards of guids, 500 at a
+// time.
+func (s *SQLStore) byGUID(ctx context.Context, column string, guids []string, fn func(guid string, value []byte)) error {
+	return s.db.View(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(guids); start += 500 {
 			batch := guids[start:min(start+500, len(guids))]
 			args := make([]any, len(batch))
 			for i, g := range batch {
 				args[i] = g
 			}
-			q := `SELECT item_guid, card FROM carddav_cards WHERE item_guid IN (?` + strings.Repeat(",?", len(batch)-1) + `)`
+			q := `SELECT item_guid, ` + column + ` FROM carddav_cards WHERE item_guid IN (?` + strings.Repeat(",?", len(batch)-1) + `)`
 			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
 				var g string
-				var c []byte
-				if err := rows.Scan(&g, &c); err != nil {
+				var v []byte
+				if err := rows.Scan(&g, &v); err != nil {
 					rows.Close()
 					return err
 				}
-				out[g] = c
+				fn(g, v)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -241,34 +263,6 @@ func (s *SQLStore) Cards(ctx context.Context, guids []string) (map[string][]byte
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading CardDAV cards: %w", err)
-	}
-	return out, nil
-}
-
-// Tags implements Store.
-func (s *SQLStore) Tags(ctx context.Context) (map[string]string, error) {
-	out := map[string]string{}
-	err := s.db.View(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT item_guid, tag FROM carddav_cards`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var g, t string
-			if err := rows.Scan(&g, &t); err != nil {
-				return err
-			}
-			out[g] = t
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading CardDAV tags: %w", err)
-	}
-	return out, nil
 }
 
 // PutCard implements Store.

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 )
@@ -81,13 +82,20 @@ type prop struct {
 	inner string
 }
 
-// multistatus builds a 207 body.
+// multistatus writes a 207 body. It keeps up to spillSize in memory, then
+// streams: a small answer can still become an error status, a large one
+// goes out as it is made, so that memory stays bounded by the batch.
 type multistatus struct {
-	b bytes.Buffer
+	w    http.ResponseWriter
+	b    bytes.Buffer
+	sent bool  // the status line is out: no other answer is possible now
+	err  error // writing to the client failed; stop making the answer
 }
 
-func newMultistatus() *multistatus {
-	m := &multistatus{}
+const spillSize = 256 << 10
+
+func newMultistatus(w http.ResponseWriter) *multistatus {
+	m := &multistatus{w: w}
 	m.b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" +
 		`<d:multistatus xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav" xmlns:cs="http://calendarserver.org/ns/">`)
 	return m
@@ -115,20 +123,43 @@ func (m *multistatus) response(href string, found []prop, missing []xml.Name) {
 		m.b.WriteString("<d:status>HTTP/1.1 200 OK</d:status>")
 	}
 	m.b.WriteString("</d:response>")
+	m.spill()
 }
 
 // status adds a resource with a bare status, e.g. 404 for a deleted member
 // in a sync-collection report.
 func (m *multistatus) status(href string, code int, text string) {
 	fmt.Fprintf(&m.b, "<d:response><d:href>%s</d:href><d:status>HTTP/1.1 %d %s</d:status></d:response>", escape(href), code, text)
+	m.spill()
 }
 
-func (m *multistatus) bytes(syncToken string) []byte {
+func (m *multistatus) spill() {
+	if m.b.Len() >= spillSize {
+		m.flush()
+	}
+}
+
+func (m *multistatus) flush() {
+	if !m.sent {
+		m.w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		m.w.WriteHeader(http.StatusMultiStatus)
+		m.sent = true
+	}
+	if m.err == nil {
+		_, m.err = m.w.Write(m.b.Bytes())
+	}
+	m.b.Reset()
+}
+
+// finish ends the body, with the sync token of a sync-collection report,
+// and sends what is left.
+func (m *multistatus) finish(syncToken string) error {
 	if syncToken != "" {
 		m.b.WriteString("<d:sync-token>" + escape(syncToken) + "</d:sync-token>")
 	}
 	m.b.WriteString("</d:multistatus>\n")
-	return m.b.Bytes()
+	m.flush()
+	return m.err
 }
 
 // element renders <name>inner</name> with the known prefixes, or a local

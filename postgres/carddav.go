@@ -81,9 +81,12 @@ func (s *CardDAVStore) Cards(ctx context.Context, guids []string) (map[string][]
 }
 
 // Tags implements carddav.Store.
-func (s *CardDAVStore) Tags(ctx context.Context) (map[string]string, error) {
+func (s *CardDAVStore) Tags(ctx context.Context, guids []string) (map[string]string, error) {
 	out := map[string]string{}
-	rows, err := s.db.pool.Query(ctx, `SELECT item_guid, tag FROM carddav_cards`)
+	if len(guids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT item_guid, tag FROM carddav_cards WHERE item_guid = ANY($1)`, guids)
 	if err == nil {
 		var g, t string
 		_, err = pgx.ForEachRow(rows, []any{&g, &t}, func() error {

@@ -50,12 +50,18 @@ func CardDAV(t *testing.T, s carddav.Store) {
 	if diff := cmp.Diff(map[string][]byte{"g1": first, "g2": second}, cards); diff != "" {
 		t.Errorf("cards (-want +got):\n%s", diff)
 	}
-	tags, err := s.Tags(ctx)
+	tags, err := s.Tags(ctx, []string{"g1", "g2", "missing"})
 	must(err)
 	if diff := cmp.Diff(map[string]string{"g1": carddav.CardTag(first), "g2": carddav.CardTag(second)}, tags); diff != "" {
 		t.Errorf("tags (-want +got):\n%s", diff)
 	}
 	if cards, err := s.Cards(ctx, nil); err != nil || len(cards) != 0 {
 		t.Errorf("Cards(nil) = %v, %v", cards, err)
+	}
+	if tags, err := s.Tags(ctx, []string{"g2"}); err != nil || len(tags) != 1 || tags["g2"] != carddav.CardTag(second) {
+		t.Errorf("Tags(g2) = %v, %v", tags, err)
+	}
+	if tags, err := s.Tags(ctx, nil); err != nil || len(tags) != 0 {
+		t.Errorf("Tags(nil) = %v, %v", tags, err)
 	}
 }
