@@ -95,40 +95,63 @@ func (r *Runner) Run(ctx context.Context) error {
 // Export rights; Companies Create when companies are created from Outlook;
 // and a reachable, authorized remote (reach may be nil to skip it).
 func CheckPrerequisites(ctx context.Context, service crm.CRM, user *crm.User, reach func(context.Context) error) error {
-	ctx = crm.WithUser(ctx, user)
-	rights, err := service.MyRights(ctx)
+	checks, err := Prerequisites(ctx, service, user, reach)
 	if err != nil {
 		return err
-	}
-	by := map[crm.Folder]crm.Rights{}
-	for _, r := range rights {
-		by[r.Folder] = r
 	}
 	var missing []string
-	c := by[crm.Contacts]
-	if !c.CanCreate {
-		missing = append(missing, "the right to create contacts")
-	}
-	if c.Edit == crm.LevelNone {
-		missing = append(missing, "the right to edit contacts")
-	}
-	if !c.CanExport {
-		missing = append(missing, "the right to export contacts")
-	}
-	settings, err := service.GlobalSettings(ctx)
-	if err != nil {
-		return err
-	}
-	if settings[crm.SettingCreateCompany] == "true" && !by[crm.Companies].CanCreate {
-		missing = append(missing, "the right to create companies (needed because "+crm.SettingCreateCompany+" is on)")
-	}
-	if reach != nil {
-		if err := reach(ctx); err != nil {
-			missing = append(missing, fmt.Sprintf("a working connection to Outlook (%v)", err))
+	for _, c := range checks {
+		if !c.OK {
+			missing = append(missing, c.Missing)
 		}
 	}
 	if len(missing) > 0 {
 		return crm.Errorf(crm.EPRECONDITION, "sync cannot be turned on for %s: missing %s", user.Name, strings.Join(missing, "; "))
 	}
 	return nil
+}
+
+// Prerequisite is one condition of turning sync on, for a settings page
+// that shows each with a tick.
+type Prerequisite struct {
+	Name    string // create, edit, export, companies or remote
+	OK      bool
+	Missing string // what is missing, when not OK
+}
+
+// Prerequisites checks each condition of CheckPrerequisites; the
+// companies one is listed only while its setting is on, the remote one
+// only when reach is given.
+func Prerequisites(ctx context.Context, service crm.CRM, user *crm.User, reach func(context.Context) error) ([]Prerequisite, error) {
+	ctx = crm.WithUser(ctx, user)
+	rights, err := service.MyRights(ctx)
+	if err != nil {
+		return nil, err
+	}
+	by := map[crm.Folder]crm.Rights{}
+	for _, r := range rights {
+		by[r.Folder] = r
+	}
+	c := by[crm.Contacts]
+	checks := []Prerequisite{
+		{Name: "create", OK: c.CanCreate, Missing: "the right to create contacts"},
+		{Name: "edit", OK: c.Edit != crm.LevelNone, Missing: "the right to edit contacts"},
+		{Name: "export", OK: c.CanExport, Missing: "the right to export contacts"},
+	}
+	settings, err := service.GlobalSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if settings[crm.SettingCreateCompany] == "true" {
+		checks = append(checks, Prerequisite{Name: "companies", OK: by[crm.Companies].CanCreate,
+			Missing: "the right to create companies (needed because " + crm.SettingCreateCompany + " is on)"})
+	}
+	if reach != nil {
+		p := Prerequisite{Name: "remote", OK: true}
+		if err := reach(ctx); err != nil {
+			p.OK, p.Missing = false, fmt.Sprintf("a working connection to Outlook (%v)", err)
+		}
+		checks = append(checks, p)
+	}
+	return checks, nil
 }

@@ -1,17 +1,217 @@
 package web
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
-// Sync is the sync engine's side of the My Contacts tab.
-type Sync interface{}
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
+)
 
-// marking is the manual-mode state of the signed-in user's contacts.
+// Sync is the sync engine's side of the My Contacts tab: the signed-in
+// user's Outlook partnership. The implementation holds every rule (what
+// a prerequisite is, which states exist); the tab only shows and asks.
+type Sync interface {
+	// Outlook is the user's Outlook sync now, its prerequisites checked
+	// (the mailbox is asked whether it answers once connected).
+	Outlook(ctx context.Context, u *crmsync.User) (*SyncState, error)
+	// ConnectSandbox connects the user to the sandbox mailbox at url.
+	ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error
+	// Enable turns sync on (EPRECONDITION naming what is missing); the
+	// first sync then waits for StartFirstSync.
+	Enable(ctx context.Context, u *crmsync.User, o SyncOptions) error
+	// StartFirstSync runs the first sync in the background.
+	StartFirstSync(ctx context.Context, u *crmsync.User) error
+	// FirstSync is the user's running or last first sync started here, or nil.
+	FirstSync(u *crmsync.User) *RunStatus
+}
+
+// SyncState is a partnership as the tab shows it.
+type SyncState struct {
+	Connected bool
+	Where     string // the mailbox, e.g. the sandbox URL
+	State     string // off, first-sync-pending or active
+	Mode      string // automatic or manual
+	Filter    string
+	Policy    string
+	Checks    []engine.Prerequisite
+}
+
+// SyncOptions are the choices of turning sync on.
+type SyncOptions struct{ Mode, Filter, Policy string }
+
+// RunStatus is the progress and, once Finished, the summary of a first sync.
+type RunStatus struct {
+	Done, Total     int
+	Started         time.Time
+	Finished        bool
+	Err             string
+	CreatedInCRM    int
+	CreatedInRemote int
+	Duplicates      int
+	Conflicts       int
+	Errors          int
+}
+
+// Percent is how much is done, 100 once finished.
+func (r *RunStatus) Percent() int {
+	if r.Finished {
+		return 100
+	}
+	if r.Total <= 0 {
+		return 0
+	}
+	return r.Done * 100 / r.Total
+}
+
+// marking is the manual-mode state of the signed-in user's contacts;
+// marking from the web UI is not built yet, so it is always nil.
 type marking struct {
 	Marked map[string]bool
 }
 
 func (h *Handler) marking(rq *request) *marking { return nil }
 
-func (h *Handler) firstSyncWaits(rq *request) bool { return false }
+// firstSyncWaits reports whether the user turned sync on and answered
+// Later, so that the question comes again at this sign-in.
+func (h *Handler) firstSyncWaits(rq *request) bool {
+	st, err := h.sync.Outlook(rq.ctx, rq.s.user)
+	return err == nil && st.State == "first-sync-pending"
+}
 
-func (h *Handler) syncRoutes(m *http.ServeMux) {}
+func (h *Handler) syncRoutes(m *http.ServeMux) {
+	if h.sync == nil {
+		return
+	}
+	m.HandleFunc("GET /mycontacts", h.authed(h.myContacts))
+	m.HandleFunc("POST /mycontacts/connect", h.authed(h.connect))
+	m.HandleFunc("POST /mycontacts/enable", h.authed(h.enable))
+	m.HandleFunc("POST /mycontacts/firstsync", h.authed(h.firstSync))
+	m.HandleFunc("GET /mycontacts/progress", h.authed(h.progress))
+	m.HandleFunc("GET /mycontacts/events", h.authed(h.events))
+}
+
+func (h *Handler) myContacts(w http.ResponseWriter, r *http.Request, rq *request) {
+	h.renderMyContacts(w, r, rq, http.StatusOK, "")
+}
+
+func (h *Handler) renderMyContacts(w http.ResponseWriter, r *http.Request, rq *request, status int, errMsg string) {
+	st, err := h.sync.Outlook(rq.ctx, rq.s.user)
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	allOK := true
+	for _, c := range st.Checks {
+		allOK = allOK && c.OK
+	}
+	h.render(w, r, status, "mycontacts", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "nav.mycontacts"), Error: errMsg,
+		Data: map[string]any{"S": st, "Ready": allOK, "Run": h.sync.FirstSync(rq.s.user)}}))
+}
+
+func (h *Handler) connect(w http.ResponseWriter, r *http.Request, rq *request) {
+	u := strings.TrimRight(strings.TrimSpace(r.PostFormValue("sandbox")), "/")
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		h.renderMyContacts(w, r, rq, http.StatusBadRequest, tr(rq.lang, "err.invalid")+" "+tr(rq.lang, "sync.badurl"))
+		return
+	}
+	if err := h.sync.ConnectSandbox(rq.ctx, rq.s.user, u); err != nil {
+		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
+		return
+	}
+	h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "sync.connected"))
+}
+
+func (h *Handler) enable(w http.ResponseWriter, r *http.Request, rq *request) {
+	o := SyncOptions{Mode: r.PostFormValue("mode"), Filter: strings.TrimSpace(r.PostFormValue("filter")), Policy: r.PostFormValue("policy")}
+	if err := h.sync.Enable(rq.ctx, rq.s.user, o); err != nil {
+		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
+		return
+	}
+	h.sessions.firstAsk(rq.s) // asked right now, on the tab
+	h.redirect(w, r, rq, "/mycontacts", "")
+}
+
+// firstSync answers "Run the first sync now?": Now starts it and shows
+// the progress; Later leaves it waiting until the next sign-in.
+func (h *Handler) firstSync(w http.ResponseWriter, r *http.Request, rq *request) {
+	if r.PostFormValue("answer") != "now" {
+		h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "sync.later"))
+		return
+	}
+	if err := h.sync.StartFirstSync(rq.ctx, rq.s.user); err != nil {
+		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
+		return
+	}
+	h.redirect(w, r, rq, "/mycontacts/progress", "")
+}
+
+func (h *Handler) progress(w http.ResponseWriter, r *http.Request, rq *request) {
+	run := h.sync.FirstSync(rq.s.user)
+	if run == nil {
+		h.redirect(w, r, rq, "/mycontacts", "")
+		return
+	}
+	h.render(w, r, http.StatusOK, "progress", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "sync.progress"),
+		Data: map[string]any{"Run": run, "Rate": rate(run), "ETA": eta(rq.lang, run)}}))
+}
+
+// rate is the contacts per second so far.
+func rate(run *RunStatus) string {
+	s := time.Since(run.Started).Seconds()
+	if s <= 0 || run.Done == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f/s", float64(run.Done)/s)
+}
+
+func eta(lang string, run *RunStatus) string {
+	if run.Finished {
+		return "0 s"
+	}
+	s := time.Since(run.Started).Seconds()
+	if run.Done == 0 || run.Total <= run.Done || s <= 0 {
+		return "–"
+	}
+	left := time.Duration(float64(run.Total-run.Done) / (float64(run.Done) / s) * float64(time.Second))
+	return left.Round(time.Second).String()
+}
+
+// events pushes the first sync's progress as server-sent events until it
+// is done.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request, rq *request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		run := h.sync.FirstSync(rq.s.user)
+		if run == nil {
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"done": run.Done, "total": run.Total, "rate": rate(run), "eta": eta(rq.lang, run)})
+		fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
+		if run.Finished {
+			b, _ := json.Marshal(map[string]any{"createdInCRM": run.CreatedInCRM, "createdInRemote": run.CreatedInRemote,
+				"duplicates": run.Duplicates, "conflicts": run.Conflicts, "errors": run.Errors})
+			fmt.Fprintf(w, "event: done\ndata: %s\n\n", b)
+			fl.Flush()
+			return
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

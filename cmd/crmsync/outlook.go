@@ -76,23 +76,12 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	if rc, err = d.findContactsFolder(ctx, u, rc); err != nil {
+	moved, err := d.connectOutlook(ctx, u, rc)
+	if err != nil {
 		return err
 	}
-	p, err := d.state.Partnership(ctx, u.GUID, "outlook")
-	switch crmsync.ErrorCode(err) {
-	case "":
-		if old, _ := parseRemote(p.Remote); p.Synced && (old.Sandbox != rc.Sandbox || old.Tenant != rc.Tenant || old.FolderID != rc.FolderID) {
-			fmt.Fprintf(env.Stdout, "Note: %s was synced with another mailbox; the sync state is kept, so contacts are matched by their CRM ids.\n", u.Name)
-		}
-		p.Remote = rc.String()
-	case crmsync.ENOTFOUND:
-		p = &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: rc.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: "off"}
-	default:
-		return err
-	}
-	if err := d.state.SavePartnership(ctx, p); err != nil {
-		return err
+	if moved {
+		fmt.Fprintf(env.Stdout, "Note: %s was synced with another mailbox; the sync state is kept, so contacts are matched by their CRM ids.\n", u.Name)
 	}
 	where := "Microsoft 365"
 	if rc.Sandbox != "" {
@@ -117,13 +106,7 @@ func outlookEnable(ctx context.Context, env *Env, args []string) error {
 	if *now && *later {
 		return usagef("--now and --later exclude each other")
 	}
-	if *mode != "automatic" && *mode != "manual" {
-		return usagef("--mode must be automatic or manual, not %q", *mode)
-	}
-	if *filter != "" && *filter != "own" && !strings.HasPrefix(*filter, "companies:") {
-		return usagef("--filter must be own or companies:GUID,GUID, not %q", *filter)
-	}
-	pol, err := engine.ParsePolicy(*policy)
+	o, err := parseSyncOptions(*mode, *filter, *policy)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -132,19 +115,9 @@ func outlookEnable(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	if p.Mode != *mode || p.Filter != *filter {
-		p.CursorCRM = "" // the set changed: list it again in full
-	}
-	p.Mode, p.Filter, p.Policy = *mode, *filter, pol
-	eng, err := d.checkedEngine(ctx, p, u)
+	eng, err := d.enableOutlook(ctx, u, p, o)
 	if err != nil {
 		return err
-	}
-	userCtx := crmsync.WithUser(ctx, u)
-	for name, value := range map[string]string{"SyncWithOutlook": "true", "SyncMode": p.Mode, "SyncFilter": p.Filter} {
-		if err := d.svc.SaveUserSetting(userCtx, crmsync.Setting{Path: "Contacts", Name: name, Value: value}); err != nil {
-			return err
-		}
 	}
 	return turnOn(ctx, env, d, eng, u, *now, *later, fmt.Sprintf(
 		"Outlook sync is on for %s; the first sync waits. Run it with: crmsync outlook enable --user %s --now (you will be asked again when crmsync serve starts).", u.Name, u.Name))
@@ -224,4 +197,65 @@ func outlookStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	printRuns(env.Stdout, runs)
 	return nil
+}
+
+// connectOutlook checks that the mailbox of rc answers and stores it (with
+// its Contacts folder) as u's Outlook partnership; moved reports that u
+// was synced with another mailbox before.
+func (d *syncDeps) connectOutlook(ctx context.Context, u *crmsync.User, rc remoteConfig) (moved bool, err error) {
+	if rc, err = d.findContactsFolder(ctx, u, rc); err != nil {
+		return false, err
+	}
+	p, err := d.state.Partnership(ctx, u.GUID, "outlook")
+	switch crmsync.ErrorCode(err) {
+	case "":
+		old, _ := parseRemote(p.Remote)
+		moved = p.Synced && (old.Sandbox != rc.Sandbox || old.Tenant != rc.Tenant || old.FolderID != rc.FolderID)
+		p.Remote = rc.String()
+	case crmsync.ENOTFOUND:
+		p = &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: rc.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: "off"}
+	default:
+		return false, err
+	}
+	return moved, d.state.SavePartnership(ctx, p)
+}
+
+// syncOptions are the choices of turning Outlook sync on.
+type syncOptions struct {
+	mode, filter string
+	policy       engine.Policy
+}
+
+func parseSyncOptions(mode, filter, policy string) (syncOptions, error) {
+	if mode != "automatic" && mode != "manual" {
+		return syncOptions{}, crmsync.Errorf(crmsync.EINVALID, "the mode must be automatic or manual, not %q", mode)
+	}
+	if filter != "" && filter != "own" && !strings.HasPrefix(filter, "companies:") {
+		return syncOptions{}, crmsync.Errorf(crmsync.EINVALID, "the filter must be own or companies:GUID,GUID, not %q", filter)
+	}
+	pol, err := engine.ParsePolicy(policy)
+	if err != nil {
+		return syncOptions{}, crmsync.Errorf(crmsync.EINVALID, "%v", err)
+	}
+	return syncOptions{mode, filter, pol}, nil
+}
+
+// enableOutlook applies o to p once the prerequisites pass and records the
+// user's sync settings; the caller then turns the partnership on.
+func (d *syncDeps) enableOutlook(ctx context.Context, u *crmsync.User, p *engine.Partnership, o syncOptions) (*engine.Engine, error) {
+	if p.Mode != o.mode || p.Filter != o.filter {
+		p.CursorCRM = "" // the set changed: list it again in full
+	}
+	p.Mode, p.Filter, p.Policy = o.mode, o.filter, o.policy
+	eng, err := d.checkedEngine(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	userCtx := crmsync.WithUser(ctx, u)
+	for name, value := range map[string]string{"SyncWithOutlook": "true", "SyncMode": p.Mode, "SyncFilter": p.Filter} {
+		if err := d.svc.SaveUserSetting(userCtx, crmsync.Setting{Path: "Contacts", Name: name, Value: value}); err != nil {
+			return nil, err
+		}
+	}
+	return eng, nil
 }

@@ -298,6 +298,13 @@ func outcomeWord(o string) string {
 // few times), reporting progress.
 func firstSync(ctx context.Context, env *Env, eng *engine.Engine) (*engine.Run, error) {
 	report, finish := progressReporter(env.Stderr, "First sync")
+	defer finish()
+	return runFirstSync(ctx, eng, report)
+}
+
+// runFirstSync is the first sync of the CLI and of the web UI: cycles
+// until one completes, retrying transient failures a few times.
+func runFirstSync(ctx context.Context, eng *engine.Engine, report func(engine.Progress)) (*engine.Run, error) {
 	eng.Progress = report
 	defer func() { eng.Progress = nil }()
 	var run *engine.Run
@@ -309,7 +316,6 @@ func firstSync(ctx context.Context, env *Env, eng *engine.Engine) (*engine.Run, 
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Second)
 	}
-	finish()
 	return run, err
 }
 

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/web"
 )
 
@@ -11,7 +15,11 @@ import (
 func init() { mounts = append(mounts, mountWeb) }
 
 func mountWeb(ctx context.Context, s *Server) error {
-	h, err := newWebUI(s.CRM)
+	var ws web.Sync
+	if svc, ok := asService(s.CRM); ok {
+		ws = &webSync{d: &syncDeps{env: s.Env, svc: svc, db: s.DB, state: s.DB.state, loc: s.DBLocation}, ctx: ctx, runs: map[string]*web.RunStatus{}}
+	}
+	h, err := newWebUI(s.CRM, ws)
 	if err != nil {
 		return err
 	}
@@ -20,11 +28,150 @@ func mountWeb(ctx context.Context, s *Server) error {
 }
 
 // newWebUI builds the UI over crm, which must offer the paged listing
-// (the service does).
-func newWebUI(crm any) (*web.Handler, error) {
+// (the service does); ws may be nil (no My Contacts tab).
+func newWebUI(crm any, ws web.Sync) (*web.Handler, error) {
 	wc, ok := crm.(web.CRM)
 	if !ok {
 		return nil, fmt.Errorf("the CRM does not support the web UI's listing")
 	}
-	return web.New(web.Options{CRM: wc, CardDAVPath: "/dav/"})
+	return web.New(web.Options{CRM: wc, Sync: ws, CardDAVPath: "/dav/"})
 }
+
+// webSync is the My Contacts tab's side of the sync wiring the CLI uses:
+// the same connect, prerequisites, enable and first sync.
+type webSync struct {
+	d   *syncDeps
+	ctx context.Context // the server's: first syncs stop with it
+
+	mu   sync.Mutex
+	runs map[string]*web.RunStatus // by user GUID; the latest first sync started here
+}
+
+func (s *webSync) Outlook(ctx context.Context, u *crmsync.User) (*web.SyncState, error) {
+	ctx = wiring(ctx)
+	st := &web.SyncState{State: "off"}
+	var reach func(context.Context) error
+	p, err := s.d.state.Partnership(ctx, u.GUID, "outlook")
+	switch crmsync.ErrorCode(err) {
+	case "":
+		rc, err := parseRemote(p.Remote)
+		if err != nil {
+			return nil, err
+		}
+		st.Connected, st.State, st.Mode, st.Filter, st.Policy = true, p.State, p.Mode, p.Filter, string(p.Policy)
+		st.Where = rc.Sandbox
+		if st.Where == "" {
+			st.Where = "Microsoft 365"
+		}
+		if r, err := s.d.remoteReplica(ctx, p, u); err == nil {
+			reach = reachable(r)
+		} else {
+			reach = func(context.Context) error { return err }
+		}
+	case crmsync.ENOTFOUND:
+	default:
+		return nil, err
+	}
+	if st.Checks, err = engine.Prerequisites(ctx, s.d.svc, u, reach); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (s *webSync) ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error {
+	ctx = wiring(ctx)
+	_, err := s.d.connectOutlook(ctx, u, remoteConfig{Sandbox: url})
+	if err != nil && crmsync.ErrorCode(err) == crmsync.EINTERNAL {
+		return &crmsync.Error{Code: crmsync.EPRECONDITION, Message: "the mailbox does not answer: " + err.Error(), Err: err}
+	}
+	return err
+}
+
+func (s *webSync) Enable(ctx context.Context, u *crmsync.User, o web.SyncOptions) error {
+	ctx = wiring(ctx)
+	opts, err := parseSyncOptions(o.Mode, o.Filter, o.Policy)
+	if err != nil {
+		return err
+	}
+	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	if err != nil {
+		return err
+	}
+	if _, err := s.d.enableOutlook(ctx, u, p, opts); err != nil {
+		return err
+	}
+	p.State = "active"
+	if !p.Synced {
+		p.State = "first-sync-pending" // until the user answers Now
+	}
+	return s.d.state.SavePartnership(ctx, p)
+}
+
+func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User) error {
+	ctx = wiring(ctx)
+	s.mu.Lock()
+	if r := s.runs[u.GUID]; r != nil && !r.Finished {
+		s.mu.Unlock()
+		return nil // already running: the page shows its progress
+	}
+	s.mu.Unlock()
+	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	if err != nil {
+		return err
+	}
+	if p.State != "first-sync-pending" {
+		return crmsync.Errorf(crmsync.EPRECONDITION, "no first sync waits: turn sync on first")
+	}
+	eng, err := s.d.checkedEngine(ctx, p, u)
+	if err != nil {
+		return err
+	}
+	status := &web.RunStatus{Started: time.Now()}
+	s.mu.Lock()
+	s.runs[u.GUID] = status
+	s.mu.Unlock()
+	go func() {
+		run, err := runFirstSync(s.ctx, eng, func(pr engine.Progress) {
+			s.mu.Lock()
+			status.Done, status.Total = pr.Done, pr.Total
+			s.mu.Unlock()
+		})
+		if err == nil {
+			p.State = "active"
+			err = s.d.state.SavePartnership(s.ctx, p)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		status.Finished = true
+		if err != nil {
+			status.Err = crmsync.ErrorMessage(err)
+			s.d.env.Logger.Warn("first sync from the web UI failed", "user", u.Name, "err", err)
+		}
+		if run != nil {
+			c := run.Counts
+			status.CreatedInCRM, status.CreatedInRemote = c.CreatedInCRM, c.CreatedInRemote
+			status.Duplicates, status.Conflicts, status.Errors = len(run.Duplicates), len(run.Conflicts), len(run.Errors)
+			if err == nil {
+				status.Done = status.Total
+			}
+		}
+	}()
+	return nil
+}
+
+func (s *webSync) FirstSync(u *crmsync.User) *web.RunStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.runs[u.GUID]
+	if r == nil {
+		return nil
+	}
+	c := *r
+	return &c
+}
+
+// wiring drops the signed-in user from a request's context: the sync
+// wiring acts for the user it is given, as the CLI does (looking the
+// partnership's user up, building the engine), and the engine then calls
+// the CRM as that user.
+func wiring(ctx context.Context) context.Context { return crmsync.WithUser(ctx, nil) }

@@ -4,15 +4,13 @@
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.querySelector("[data-progress]");
   if (!box || !window.EventSource) return;
-  var bar = box.querySelector(".progress > div");
-  var meter = box.querySelector(".progress");
+  var bar = box.querySelector("progress");
   var text = function (name, v) { var el = box.querySelector("[data-" + name + "]"); if (el) el.textContent = v; };
   var es = new EventSource(box.getAttribute("data-progress"));
   es.addEventListener("progress", function (ev) {
     var p = JSON.parse(ev.data);
     var pct = p.total > 0 ? Math.floor(p.done * 100 / p.total) : 0;
-    bar.style.width = pct + "%";
-    meter.setAttribute("aria-valuenow", pct);
+    bar.value = pct;
     text("pct", pct + " %");
     text("done", p.done + " / " + p.total);
     text("rate", p.rate);
@@ -21,8 +19,7 @@ document.addEventListener("DOMContentLoaded", function () {
   es.addEventListener("done", function (ev) {
     es.close();
     var s = JSON.parse(ev.data);
-    bar.style.width = "100%";
-    meter.setAttribute("aria-valuenow", 100);
+    bar.value = 100;
     text("pct", "100 %");
     var dlg = document.getElementById("summary");
     if (!dlg) return;
@@ -30,6 +27,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var el = dlg.querySelector("[data-count='" + k + "']");
       if (el) el.textContent = s[k];
     });
+    if (dlg.open) return;
     if (dlg.showModal) dlg.showModal(); else dlg.setAttribute("open", "");
     var ok = dlg.querySelector("button, a");
     if (ok) ok.focus();

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/web"
+)
+
+// The My Contacts tab over real HTTP against an in-process sandbox
+// mailbox: connect, the prerequisites with ticks, turning sync on, Later
+// (asked again at the next sign-in), Now, the progress pushed as
+// server-sent events and the summary's counts.
+func TestWebFirstSync(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	mb := outlook.NewMemory()
+	defer mb.Close()
+	for _, f := range []map[string]string{
+		{crmsync.FieldFirstName: "Only", crmsync.FieldLastName: "Outlook", crmsync.FieldEmail1: "only@outlook.example"},
+		{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldEmail1: "jan@firma.cz"},
+	} {
+		c := &outlook.Contact{}
+		outlook.ApplyFields(c, f)
+		if _, err := mb.Create(mb.DefaultFolder(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := openSync(ctx, env, dbLocation{Path: filepath.Join(t.TempDir(), "crm.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sys := crmsync.System(ctx)
+	rights := crmsync.Rights{Folder: crmsync.Contacts, View: crmsync.LevelAll, Edit: crmsync.LevelAll, Delete: crmsync.LevelAll, CanCreate: true}
+	if err := d.svc.SaveGroup(sys, "sales", []crmsync.Rights{rights}); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := d.svc.AddUser(sys, "alice", "alice-pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.svc.AddToGroup(sys, "alice", "sales"); err != nil {
+		t.Fatal(err)
+	}
+	actx := crmsync.WithUser(ctx, alice)
+	for _, f := range []map[string]string{
+		{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldEmail1: "jan@firma.cz"},
+		{crmsync.FieldFirstName: "Eva", crmsync.FieldLastName: "Malá", crmsync.FieldEmail1: "eva@firma.cz"},
+		{crmsync.FieldFirstName: "Petr", crmsync.FieldLastName: "Velký", crmsync.FieldEmail1: "petr@firma.cz"},
+	} {
+		if res, err := d.svc.Save(actx, crmsync.Contacts, []crmsync.Patch{{Set: f}}, crmsync.SaveOptions{}); err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+	}
+	ui, err := newWebUI(d.svc, &webSync{d: d, ctx: ctx, runs: map[string]*web.RunStatus{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	c := newWebClient(t, srv.URL)
+	c.signIn("alice", "alice-pw")
+	tab := c.get("/mycontacts")
+	if !strings.Contains(tab, "Sandbox mailbox address") || strings.Contains(tab, "Prerequisites") {
+		t.Fatalf("the tab before connecting:\n%s", tab)
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/connect", url.Values{"sandbox": {"not a url"}}); st != http.StatusBadRequest || !strings.Contains(body, "must start with http") {
+		t.Errorf("connecting to a bad address: %d", st)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/connect", url.Values{"sandbox": {"http://" + addr}}); st != http.StatusSeeOther {
+		t.Fatalf("connect: %d", st)
+	}
+	tab = c.get("/mycontacts")
+	if !strings.Contains(tab, `<li class="missing">Right to export contacts`) || !strings.Contains(tab, `<li class="ok">Right to create contacts`) ||
+		!strings.Contains(tab, `<li class="ok">The mailbox answers`) {
+		t.Fatalf("prerequisites without the Export right:\n%s", tab)
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusPreconditionFailed || !strings.Contains(body, "export") {
+		t.Errorf("enabling without the Export right: %d", st)
+	}
+	rights.CanExport = true
+	if err := d.svc.SaveGroup(sys, "sales", []crmsync.Rights{rights}); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"sideways"}, "policy": {"newest"}}); st != http.StatusBadRequest || !strings.Contains(body, "automatic or manual") {
+		t.Errorf("a bad mode: %d", st)
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusSeeOther {
+		t.Fatalf("enable: %d\n%s", st, body)
+	}
+	if tab = c.get("/mycontacts"); !strings.Contains(tab, "Run the first sync now?") {
+		t.Fatalf("no first-sync question:\n%s", tab)
+	}
+	// Later: asked again at the next sign-in.
+	if st, _ := c.post("/mycontacts", "/mycontacts/firstsync", url.Values{"answer": {"later"}}); st != http.StatusSeeOther {
+		t.Fatalf("later: %d", st)
+	}
+	next := newWebClient(t, srv.URL)
+	if loc := next.signIn("alice", "alice-pw"); loc != "/mycontacts" {
+		t.Errorf("the next sign-in's start page is %q, want the first-sync question", loc)
+	}
+	if loc := next.redirect("/"); loc != "/contacts" {
+		t.Errorf("asked twice in one sign-in: %q", loc)
+	}
+
+	// Now: the progress arrives as events, then the summary.
+	if st, _ := next.post("/mycontacts", "/mycontacts/firstsync", url.Values{"answer": {"now"}}); st != http.StatusSeeOther {
+		t.Fatalf("now: %d", st)
+	}
+	if page := next.get("/mycontacts/progress"); !strings.Contains(page, `data-progress="/mycontacts/events"`) {
+		t.Fatalf("progress page:\n%s", page)
+	}
+	progress, done := next.events("/mycontacts/events")
+	if len(progress) == 0 || done == nil {
+		t.Fatalf("events: %d progress, done %v", len(progress), done)
+	}
+	last := progress[len(progress)-1]
+	if last["done"] != last["total"] || last["total"].(float64) < 1 {
+		t.Errorf("the last progress event %v", last)
+	}
+	// Jan is in both (same e-mail): Outlook's copy is a duplicate, set
+	// aside, and the CRM's three go to Outlook; "Only Outlook" comes to
+	// the CRM.
+	if done["createdInRemote"] != 3.0 || done["createdInCRM"] != 1.0 || done["duplicates"] != 1.0 || done["errors"] != 0.0 {
+		t.Errorf("summary %v", done)
+	}
+	if page := next.get("/mycontacts/progress"); !strings.Contains(page, "The first sync is done") || !strings.Contains(page, `<dialog id="summary" aria-labelledby="summary-title" open>`) {
+		t.Errorf("the finished progress page without JavaScript:\n%s", page)
+	}
+	p, err := d.state.Partnership(ctx, alice.GUID, "outlook")
+	if err != nil || p.State != "active" {
+		t.Errorf("partnership after the first sync: %+v %v", p, err)
+	}
+	if page := next.get("/mycontacts"); !strings.Contains(page, "sync is on") {
+		t.Errorf("tab after the first sync:\n%s", page)
+	}
+}
+
+type webClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newWebClient(t *testing.T, base string) *webClient {
+	jar, _ := cookiejar.New(nil)
+	return &webClient{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *webClient) do(req *http.Request) (int, string, string) {
+	c.t.Helper()
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header.Get("Location")
+}
+
+func (c *webClient) get(path string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	st, body, _ := c.do(req)
+	if st != http.StatusOK {
+		c.t.Fatalf("GET %s: %d\n%s", path, st, body)
+	}
+	return body
+}
+
+func (c *webClient) redirect(path string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	_, _, loc := c.do(req)
+	return loc
+}
+
+var webCSRF = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func (c *webClient) post(from, path string, form url.Values) (int, string) {
+	c.t.Helper()
+	m := webCSRF.FindStringSubmatch(c.get(from))
+	if m == nil {
+		c.t.Fatalf("no CSRF token on %s", from)
+	}
+	form.Set("csrf", m[1])
+	req, _ := http.NewRequest("POST", c.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	st, body, _ := c.do(req)
+	return st, body
+}
+
+// signIn signs in and follows the start page's redirect once.
+func (c *webClient) signIn(name, password string) string {
+	c.t.Helper()
+	if st, body := c.post("/signin", "/signin", url.Values{"name": {name}, "password": {password}}); st != http.StatusSeeOther {
+		c.t.Fatalf("sign-in: %d\n%s", st, body)
+	}
+	return c.redirect("/")
+}
+
+// events reads a server-sent event stream to its end.
+func (c *webClient) events(path string) (progress []map[string]any, done map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		c.t.Fatalf("events content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			event = v
+		} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				c.t.Fatal(err)
+			}
+			if event == "done" {
+				done = m
+			} else {
+				progress = append(progress, m)
+			}
+		}
+	}
+	return progress, done
+}
