@@ -195,9 +195,17 @@ func (l *logicalLine) scanHeader() {
 	}
 	h := header(l.text)
 	l.headerDone = len(h) < len(l.text)
-	u := bytes.ToUpper(h)
-	l.qp = bytes.Contains(u, []byte("QUOTED-PRINTABLE"))
-	l.b64 = bytes.Contains(u, []byte("BASE64")) || bytes.Contains(u, []byte("ENCODING=B"))
+	// Whole parameters only: "TYPE=000QUOTED-PRINTABLE" is no encoding,
+	// and reading it as one took a folded line's '=' for a soft break.
+	l.qp, l.b64 = false, false
+	for _, p := range bytes.Split(bytes.ToUpper(h), []byte(";"))[1:] {
+		switch string(bytes.TrimSpace(p)) {
+		case "QUOTED-PRINTABLE", "ENCODING=QUOTED-PRINTABLE":
+			l.qp = true
+		case "BASE64", "ENCODING=BASE64", "ENCODING=B":
+			l.b64 = true
+		}
+	}
 }
 
 // DecodeAll parses a stream of vCards, such as an address book export.
