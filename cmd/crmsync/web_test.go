@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -25,12 +26,32 @@ import (
 // mailbox: connect, the prerequisites with ticks, turning sync on, Later
 // (asked again at the next sign-in), Now, the progress pushed as
 // server-sent events and the summary's counts.
-func TestWebFirstSync(t *testing.T) {
+// syncWorld is a CRM with alice (contacts rights without Export) and
+// three contacts, a sandbox mailbox with two (one a duplicate by e-mail)
+// and the web UI with its My Contacts tab, all on loopback.
+type syncWorld struct {
+	d       *syncDeps
+	alice   *crmsync.User
+	mailbox string // the sandbox's URL
+	ui      string // the UI's URL
+	rights  crmsync.Rights
+}
+
+// grantExport gives alice's group the Export right sync needs.
+func (w *syncWorld) grantExport(t *testing.T) {
+	w.rights.CanExport = true
+	if err := w.d.svc.SaveGroup(crmsync.System(context.Background()), "sales", []crmsync.Rights{w.rights}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSyncWorld(t *testing.T, extra int) *syncWorld {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}
 	mb := outlook.NewMemory()
-	defer mb.Close()
+	t.Cleanup(func() { mb.Close() })
 	for _, f := range []map[string]string{
 		{crmsync.FieldFirstName: "Only", crmsync.FieldLastName: "Outlook", crmsync.FieldEmail1: "only@outlook.example"},
 		{crmsync.FieldFirstName: "Jan", crmsync.FieldLastName: "Novák", crmsync.FieldEmail1: "jan@firma.cz"},
@@ -49,7 +70,7 @@ func TestWebFirstSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	sys := crmsync.System(ctx)
 	rights := crmsync.Rights{Folder: crmsync.Contacts, View: crmsync.LevelAll, Edit: crmsync.LevelAll, Delete: crmsync.LevelAll, CanCreate: true}
 	if err := d.svc.SaveGroup(sys, "sales", []crmsync.Rights{rights}); err != nil {
@@ -79,8 +100,20 @@ func TestWebFirstSync(t *testing.T) {
 	mux := http.NewServeMux()
 	ui.Mount(mux)
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
+	for i := 0; i < extra; i++ {
+		f := map[string]string{crmsync.FieldFirstName: "Extra", crmsync.FieldLastName: fmt.Sprintf("Person %03d", i), crmsync.FieldEmail1: fmt.Sprintf("extra%d@firma.cz", i)}
+		if res, err := d.svc.Save(actx, crmsync.Contacts, []crmsync.Patch{{Set: f}}, crmsync.SaveOptions{}); err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+	}
+	return &syncWorld{d: d, alice: alice, mailbox: "http://" + addr, ui: srv.URL, rights: rights}
+}
+
+func TestWebFirstSync(t *testing.T) {
+	w := newSyncWorld(t, 0)
+	ctx, d, alice, addr, srv := context.Background(), w.d, w.alice, strings.TrimPrefix(w.mailbox, "http://"), struct{ URL string }{w.ui}
 	c := newWebClient(t, srv.URL)
 	c.signIn("alice", "alice-pw")
 	tab := c.get("/mycontacts")
@@ -101,10 +134,7 @@ func TestWebFirstSync(t *testing.T) {
 	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusPreconditionFailed || !strings.Contains(body, "export") {
 		t.Errorf("enabling without the Export right: %d", st)
 	}
-	rights.CanExport = true
-	if err := d.svc.SaveGroup(sys, "sales", []crmsync.Rights{rights}); err != nil {
-		t.Fatal(err)
-	}
+	w.grantExport(t)
 	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"sideways"}, "policy": {"newest"}}); st != http.StatusBadRequest || !strings.Contains(body, "automatic or manual") {
 		t.Errorf("a bad mode: %d", st)
 	}
