@@ -314,3 +314,44 @@ func TestConversationOtherModules(t *testing.T) {
 		t.Error("a call to another module wrote")
 	}
 }
+
+// TestRelationsHonourRights: includeRelations and the relations' feed
+// never show a link to an item the caller may not see (another user's
+// private company), and SaveRelation to such an item is refused like an
+// unknown one.
+func TestRelationsHonourRights(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	sys := crmsync.System(context.Background())
+	carol, err := f.crm.AddUser(sys, "carol", "carol-pw", false)
+	must(t, err)
+	must(t, f.crm.AddToGroup(sys, "carol", "sales"))
+	sc, sa := f.login("carol"), f.login("alice")
+	private := f.ok(sc, "SaveCompany", map[string]any{"transmitObject": map[string]any{"CompanyName": "Secret", "IsPrivate": true, "OwnerGUID": carol.GUID}})["Guid"].(string)
+	contact := f.ok(sc, "SaveContact", map[string]any{"transmitObject": map[string]any{"LastName": "Shared", "Companies_CompanyGuid": private}})["Guid"].(string)
+	rels := func(s string) []any {
+		r := f.ok(s, "GetContactsByItemGuids", map[string]any{"itemGuids": []string{contact}, "includeRelations": true})
+		if len(r.data()) != 1 {
+			t.Fatalf("contact not visible: %v", r.data())
+		}
+		return r.data()[0].(map[string]any)["Relations"].([]any)
+	}
+	if got := rels(sc); len(got) != 1 {
+		t.Errorf("carol's relations of her contact: %v", got)
+	}
+	if got := rels(sa); len(got) != 0 {
+		t.Errorf("alice sees a link to carol's private company: %v", got)
+	}
+	if r := f.ok(sc, "GetUnifiedRelationsChangeIdentifiers", map[string]any{"baseChangeId": 0}); len(r.data()) != 1 {
+		t.Errorf("carol's relation feed: %v", r.data())
+	}
+	if r := f.ok(sa, "GetUnifiedRelationsChangeIdentifiers", map[string]any{"baseChangeId": 0}); len(r.data()) != 0 {
+		t.Errorf("alice's relation feed names carol's private company: %v", r.data())
+	}
+	other := f.ok(sa, "SaveContact", map[string]any{"transmitObject": map[string]any{"LastName": "Mine"}})["Guid"].(string)
+	before := f.lastChange()
+	f.want("rcGeneralError", sa, "SaveRelation", map[string]any{"transmitObject": map[string]any{
+		"ItemGUID1": private, "ItemGUID2": other, "FolderName1": "Companies", "FolderName2": "Contacts", "RelationType": "COMPANY"}})
+	if f.lastChange() != before {
+		t.Error("a refused SaveRelation wrote")
+	}
+}

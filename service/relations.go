@@ -256,6 +256,12 @@ func (s *Service) RelationChanges(ctx context.Context, base, target int64) ([]cr
 				if old == cur {
 					continue
 				}
+				if old, err = ss.seenParent(l.parent, old); err != nil {
+					return err
+				}
+				if cur, err = ss.seenParent(l.parent, cur); err != nil {
+					return err
+				}
 				if old != "" {
 					out = putChange(out, index, crmsync.RelationChange{Relation: l.relation(old, c.GUID), Removed: true, ChildVersion: c.Version})
 				}
@@ -267,6 +273,24 @@ func (s *Service) RelationChanges(ctx context.Context, base, target int64) ([]cr
 		return nil
 	})
 	return out, err
+}
+
+// seenParent returns guid if the caller may see that parent (in the trash
+// or not: a link to a deleted company is still reported removed), else "",
+// so that the feed names no item the caller cannot see.
+func (ss *session) seenParent(folder crmsync.Folder, guid string) (string, error) {
+	if guid == "" {
+		return "", nil
+	}
+	it, err := ss.tx.Item(folder, guid)
+	if err != nil || it == nil {
+		return "", err
+	}
+	ok, err := ss.can(view, it)
+	if err != nil || !ok {
+		return "", err
+	}
+	return guid, nil
 }
 
 func linkOf(l link, snap Snapshot) string {
