@@ -22,9 +22,11 @@
 // example or a setting, 64 KiB for the rest. Of a body over 64 KiB the
 // server reads on only once the part read holds the sessionId of a live
 // session, so send sessionId first: an unauthenticated caller costs the
-// server 64 KiB, not 32 MiB. GetContacts, GetCompanies and GetJournals
-// stream their Data item by item as the CRM reads it (a few hundred at a
-// time), so a listing of 100,000 contacts is never held whole; eWay's Get
+// server 64 KiB, not 32 MiB. GetContacts, GetCompanies, GetJournals (and
+// Search* with an empty example) stream their Data item by item as the CRM
+// reads it (a few hundred at a time), and GetChangedItems reads the feed
+// 1,000 change ids at a time for a caller with the Export right, so
+// neither a listing nor a feed of 100,000 contacts is held whole; eWay's Get
 // methods take no paging parameters, and clients that want pages list
 // Get*Identifiers and fetch Get*ByItemGuids in chunks, or walk the change
 // feed in targetChangeId ranges.

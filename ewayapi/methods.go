@@ -2,6 +2,7 @@ package ewayapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -245,8 +246,8 @@ func getItems(ctx context.Context, s *Server, r *request) (*reply, error) {
 		return itemsReply(ctx, s, r, items)
 	}
 	folder := r.method.folder
-	return &reply{stream: &itemStream{fks: r.IncludeForeignKeys, pictures: r.IncludeProfilePictures,
-		each: func(fn func(*crmsync.Item) error) error { return s.crm.EachItem(ctx, folder, fn) }}}, nil
+	return &reply{streamFKs: r.IncludeForeignKeys, streamPictures: r.IncludeProfilePictures,
+		stream: itemList(func(fn func(*crmsync.Item) error) error { return s.crm.EachItem(ctx, folder, fn) })}, nil
 }
 
 // itemsReply renders the items of a Get or Search call, with their
@@ -448,7 +449,14 @@ func changedItems(ctx context.Context, s *Server, r *request) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	sets, err := s.crm.ChangedItems(ctx, foldersOrAll(r), base, target)
+	folders := foldersOrAll(r)
+	if windowed, err := canExport(ctx, s, folders); err != nil {
+		return nil, err
+	} else if windowed {
+		return &reply{FoldersWithChangedAvailability: []crmsync.Folder{}, streamFKs: r.IncludeForeignKeys,
+			streamPictures: r.IncludeProfilePictures, stream: changedItemsStream(ctx, s, folders, base, target)}, nil
+	}
+	sets, err := s.crm.ChangedItems(ctx, folders, base, target)
 	if err != nil {
 		return nil, err
 	}
@@ -462,6 +470,80 @@ func changedItems(ctx context.Context, s *Server, r *request) (*reply, error) {
 			ChangedItems: renderItems(set.Items, r.IncludeForeignKeys, r.IncludeProfilePictures)}
 	}
 	return &reply{Data: out, FoldersWithChangedAvailability: []crmsync.Folder{}}, nil
+}
+
+// canExport reports whether the caller has the Export right on every
+// folder: only then may the feed be read window by window, since the
+// service counts the items a user without it reads per call.
+func canExport(ctx context.Context, s *Server, folders []crmsync.Folder) (bool, error) {
+	rights, err := s.crm.MyRights(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range folders {
+		i := slices.IndexFunc(rights, func(r crmsync.Rights) bool { return r.Folder == f })
+		if i < 0 || !rights[i].CanExport {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// changeWindow is how many change ids GetChangedItems reads per call of
+// the CRM when it streams.
+const changeWindow = 1000
+
+// changedItemsStream writes GetChangedItems' Data folder by folder, reading
+// the feed changeWindow change ids at a time, so that a feed from change 0
+// over 100,000 contacts is never held whole. An item changed in several
+// windows is written once (each window gives its current state); the
+// removed GUIDs, which are small, are collected and written after them.
+func changedItemsStream(ctx context.Context, s *Server, folders []crmsync.Folder, base, target int64) func(*streamOut) error {
+	return func(out *streamOut) error {
+		out.Raw("[")
+		var done []crmsync.Folder
+		for _, f := range folders {
+			if slices.Contains(done, f) {
+				continue
+			}
+			if len(done) > 0 {
+				out.Raw(",")
+			}
+			done = append(done, f)
+			name, _ := json.Marshal(f)
+			out.Raw(`{"FolderName":` + string(name) + `,"ChangedItems":[`)
+			seen := map[string]bool{}
+			var removed []string
+			for lo := base; lo < target; lo += changeWindow {
+				sets, err := s.crm.ChangedItems(ctx, []crmsync.Folder{f}, lo, min(lo+changeWindow, target))
+				if err != nil {
+					return err
+				}
+				for _, it := range sets[0].Items {
+					if seen[it.GUID] {
+						continue
+					}
+					if len(seen) > len(removed) {
+						out.Raw(",")
+					}
+					seen[it.GUID] = true
+					if err := out.Item(it); err != nil {
+						return err
+					}
+				}
+				for _, g := range sets[0].Removed {
+					if !seen[g] {
+						seen[g] = true
+						removed = append(removed, g)
+					}
+				}
+			}
+			guids, _ := json.Marshal(append([]string{}, removed...))
+			out.Raw(`],"RemovedItemGuids":` + string(guids) + `}`)
+		}
+		out.Raw("]")
+		return nil
+	}
 }
 
 func haveItemsChanged(ctx context.Context, s *Server, r *request) (*reply, error) {

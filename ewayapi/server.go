@@ -210,16 +210,10 @@ type reply struct {
 
 	FoldersWithChangedAvailability []crmsync.Folder `json:",omitempty"`
 
-	// stream, when set, is the Data list, written as it is read.
-	stream *itemStream
-}
-
-// itemStream is a list of items that the server writes to the client as
-// each calls fn with them, so that a listing of 100,000 contacts is never
-// held in memory whole.
-type itemStream struct {
-	each          func(fn func(*crmsync.Item) error) error
-	fks, pictures bool
+	// stream, when set, writes the Data as it is read, items with their
+	// foreign keys and pictures as the flags say.
+	stream                    func(out *streamOut) error
+	streamFKs, streamPictures bool `json:"-"`
 }
 
 // ServeHTTP answers one API call: POST {prefix}{Method} with the method's
@@ -260,13 +254,73 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // is written out.
 const streamFlushBytes = 64 << 10
 
-// writeStream writes an envelope whose Data is rep.stream. The envelope
-// goes out with the first item, so an error before it (a missing right, a
-// failed read) is still answered as an ordinary failed call. An error
-// after it aborts the connection: the client sees a truncated answer, never
-// a short list that claims rcSuccess.
+// streamOut is where a stream writes the Data of an answer: JSON text (Raw)
+// and items (Item). The envelope goes out with the first item, so an
+// error before it (a missing right, a failed read) is still answered as an
+// ordinary failed call.
+type streamOut struct {
+	w             http.ResponseWriter
+	head          []byte // the envelope without its closing brace
+	pending, buf  bytes.Buffer
+	started       bool
+	fks, pictures bool
+}
+
+// Raw writes JSON text.
+func (o *streamOut) Raw(s string) {
+	if o.started {
+		o.buf.WriteString(s)
+	} else {
+		o.pending.WriteString(s)
+	}
+}
+
+// Item writes it as itemJSON, flushing the buffer when it is full.
+func (o *streamOut) Item(it *crmsync.Item) error {
+	o.start()
+	itemJSON{item: it, fks: o.fks, pictures: o.pictures}.writeTo(&o.buf)
+	if o.buf.Len() < streamFlushBytes {
+		return nil
+	}
+	_, err := o.w.Write(o.buf.Bytes())
+	o.buf.Reset()
+	return err
+}
+
+func (o *streamOut) start() {
+	if o.started {
+		return
+	}
+	o.started = true
+	o.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	o.w.WriteHeader(http.StatusOK)
+	o.buf.Write(o.head)
+	o.buf.WriteString(`,"Data":`)
+	o.buf.Write(o.pending.Bytes())
+}
+
+// itemList is the stream of a list of items that each calls fn with.
+func itemList(each func(fn func(*crmsync.Item) error) error) func(*streamOut) error {
+	return func(out *streamOut) error {
+		out.Raw("[")
+		first := true
+		err := each(func(it *crmsync.Item) error {
+			if !first {
+				out.Raw(",")
+			}
+			first = false
+			return out.Item(it)
+		})
+		out.Raw("]")
+		return err
+	}
+}
+
+// writeStream writes an envelope whose Data rep.stream writes. An error
+// once the envelope is on its way aborts the connection: the client sees
+// a truncated answer, never a short list that claims rcSuccess.
 func (s *Server) writeStream(ctx context.Context, name string, w http.ResponseWriter, rep *reply) {
-	st := rep.stream
+	stream := rep.stream
 	rep.stream = nil
 	if rep.ReturnCode == "" {
 		rep.ReturnCode = rcSuccess
@@ -276,53 +330,32 @@ func (s *Server) writeStream(ctx context.Context, name string, w http.ResponseWr
 		s.write(w, http.StatusOK, s.fail(ctx, name, err))
 		return
 	}
-	var buf bytes.Buffer
-	started := false
+	out := &streamOut{w: w, head: head[:len(head)-1]}
+	out.fks, out.pictures = rep.streamFKs, rep.streamPictures
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
 			s.log.ErrorContext(ctx, "api call panicked", "method", truncate(name), "panic", v)
-			if started {
+			if out.started {
 				panic(http.ErrAbortHandler)
 			}
 			s.write(w, http.StatusOK, &reply{ReturnCode: rcInternalError, Description: "internal error"})
 		}
 	}()
-	start := func() {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		buf.Write(head[:len(head)-1]) // without the closing brace
-		buf.WriteString(`,"Data":[`)
-		started = true
-	}
-	err = st.each(func(it *crmsync.Item) error {
-		if !started {
-			start()
-		} else {
-			buf.WriteByte(',')
-		}
-		itemJSON{item: it, fks: st.fks, pictures: st.pictures}.writeTo(&buf)
-		if buf.Len() < streamFlushBytes {
-			return nil
-		}
-		_, err := w.Write(buf.Bytes())
-		buf.Reset()
-		return err
-	})
+	err = stream(out)
 	switch {
-	case err != nil && !started:
+	case err != nil && !out.started:
 		s.write(w, http.StatusOK, s.fail(ctx, name, err))
 		return
 	case err != nil:
 		s.log.WarnContext(ctx, "api answer cut off", "method", truncate(name), "err", err)
 		panic(http.ErrAbortHandler)
-	case !started:
-		start()
 	}
-	buf.WriteString("]}")
-	w.Write(buf.Bytes())
+	out.start()
+	out.buf.WriteString("}")
+	w.Write(out.buf.Bytes())
 }
 
 // crossSite returns the status and message refusing a request a web page
