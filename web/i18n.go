@@ -195,6 +195,19 @@ var en = map[string]string{
 	"sync.conflicts":                "Conflicts",
 	"sync.errors":                   "Errors",
 	"sync.lastsummary":              "Summary of the last first sync",
+
+	"dup.title":   "Duplicates to review",
+	"dup.none":    "No duplicates await review.",
+	"dup.compare": "The CRM contact beside the Outlook duplicate",
+	"dup.field":   "Field",
+	"dup.crm":     "CRM (kept as the main one)",
+	"dup.outlook": "Outlook duplicate",
+	"dup.merge":   "Merge",
+	"dup.keep":    "Keep both",
+	"dup.open":    "Open the CRM contact",
+	"dup.kept":    "Kept both: the duplicate stays in Outlook's \"Duplicate contacts\" folder.",
+	"dup.merged":  "Merged: %d empty fields filled, %d differing values kept in a journal; the Outlook copy was removed.",
+	"dup.review":  "Review duplicates",
 }
 
 var cs = map[string]string{
@@ -352,4 +365,17 @@ var cs = map[string]string{
 	"sync.conflicts":                "Konflikty",
 	"sync.errors":                   "Chyby",
 	"sync.lastsummary":              "Souhrn poslední první synchronizace",
+
+	"dup.title":   "Duplicity ke kontrole",
+	"dup.none":    "Žádné duplicity nečekají na kontrolu.",
+	"dup.compare": "Kontakt z CRM vedle duplicity z Outlooku",
+	"dup.field":   "Pole",
+	"dup.crm":     "CRM (zůstává hlavní)",
+	"dup.outlook": "Duplicita z Outlooku",
+	"dup.merge":   "Sloučit",
+	"dup.keep":    "Ponechat obě",
+	"dup.open":    "Otevřít kontakt v CRM",
+	"dup.kept":    "Ponecháno obojí: duplicita zůstává ve složce Outlooku \"Duplicate contacts\".",
+	"dup.merged":  "Sloučeno: doplněno %d prázdných polí, %d odlišných hodnot uloženo do deníku; kopie v Outlooku byla odstraněna.",
+	"dup.review":  "Zkontrolovat duplicity",
 }

@@ -28,6 +28,26 @@ type Sync interface {
 	StartFirstSync(ctx context.Context, u *crmsync.User) error
 	// FirstSync is the user's running or last first sync started here, or nil.
 	FirstSync(u *crmsync.User) *RunStatus
+	// Duplicates are the Outlook contacts a first sync set aside as
+	// duplicates of CRM contacts, each beside its CRM contact.
+	Duplicates(ctx context.Context, u *crmsync.User) ([]DuplicatePair, error)
+	// MergeDuplicate merges the Outlook duplicate remoteID into its CRM
+	// contact (empty fields filled, differing values to a journal).
+	MergeDuplicate(ctx context.Context, u *crmsync.User, remoteID string) (filled, differing int, err error)
+	// KeepBoth leaves the duplicate in Outlook, unsynced, and resolves it.
+	KeepBoth(ctx context.Context, u *crmsync.User, remoteID string) error
+}
+
+// DuplicatePair is an Outlook duplicate beside its CRM contact.
+type DuplicatePair struct {
+	RemoteID, CRMID, Name, Email string
+	Rows                         []FieldPair // the fields either side has
+}
+
+// FieldPair is one field of both sides.
+type FieldPair struct {
+	Name, CRM, Outlook string
+	Differs            bool
 }
 
 // SyncState is a partnership as the tab shows it.
@@ -93,6 +113,39 @@ func (h *Handler) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /mycontacts/firstsync", h.authed(h.firstSync))
 	m.HandleFunc("GET /mycontacts/progress", h.authed(h.progress))
 	m.HandleFunc("GET /mycontacts/events", h.authed(h.events))
+	m.HandleFunc("GET /mycontacts/duplicates", h.authed(h.duplicates))
+	m.HandleFunc("POST /mycontacts/duplicates/merge", h.authed(h.resolveDuplicate(true)))
+	m.HandleFunc("POST /mycontacts/duplicates/keep", h.authed(h.resolveDuplicate(false)))
+}
+
+func (h *Handler) duplicates(w http.ResponseWriter, r *http.Request, rq *request) {
+	pairs, err := h.sync.Duplicates(rq.ctx, rq.s.user)
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "duplicates", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "dup.title"), Data: pairs}))
+}
+
+// resolveDuplicate merges a duplicate or keeps both.
+func (h *Handler) resolveDuplicate(merge bool) func(http.ResponseWriter, *http.Request, *request) {
+	return func(w http.ResponseWriter, r *http.Request, rq *request) {
+		id := r.PostFormValue("id")
+		var err error
+		flash := tr(rq.lang, "dup.kept")
+		if merge {
+			var filled, differing int
+			filled, differing, err = h.sync.MergeDuplicate(rq.ctx, rq.s.user, id)
+			flash = fmt.Sprintf(tr(rq.lang, "dup.merged"), filled, differing)
+		} else {
+			err = h.sync.KeepBoth(rq.ctx, rq.s.user, id)
+		}
+		if err != nil {
+			h.fail(w, r, rq, err)
+			return
+		}
+		h.redirect(w, r, rq, "/mycontacts/duplicates", flash)
+	}
 }
 
 func (h *Handler) myContacts(w http.ResponseWriter, r *http.Request, rq *request) {

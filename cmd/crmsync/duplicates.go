@@ -76,33 +76,39 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return mergeDuplicate(ctx, env, d, eng, u, dup)
+	filled, differing, err := mergeDuplicate(ctx, d, eng, u, dup)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Merged %s into CRM contact %s: %d fields filled, %d differing values kept in a journal. The Outlook copy was removed; the next sync updates the main one.\n",
+		dup.Name, dup.CRMID, filled, differing)
+	return nil
 }
 
 // mergeDuplicate merges an Outlook duplicate into its CRM contact (SPEC
 // X2): the CRM record is the main one, its empty fields are filled from
 // Outlook, differing values go to a system journal, and the Outlook copy
 // is removed.
-func mergeDuplicate(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *crmsync.User, dup *engine.Duplicate) error {
+func mergeDuplicate(ctx context.Context, d *syncDeps, eng *engine.Engine, u *crmsync.User, dup *engine.Duplicate) (filled, differing int, err error) {
 	remote, err := eng.Remote.Get(ctx, []string{dup.RemoteID})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if len(remote) == 0 {
-		return crmsync.Errorf(crmsync.ENOTFOUND, "the Outlook duplicate %s is gone; resolve it with 'keep'", dup.RemoteID)
+		return 0, 0, crmsync.Errorf(crmsync.ENOTFOUND, "the Outlook duplicate %s is gone; resolve it with 'keep'", dup.RemoteID)
 	}
 	main, err := eng.CRM.Get(ctx, []string{dup.CRMID})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if len(main) == 0 {
-		return crmsync.Errorf(crmsync.ENOTFOUND, "CRM contact %s is gone or not visible to %s", dup.CRMID, u.Name)
+		return 0, 0, crmsync.Errorf(crmsync.ENOTFOUND, "CRM contact %s is gone or not visible to %s", dup.CRMID, u.Name)
 	}
 	dupFields := remote[0].Fields
 	note, _ := engine.SplitNote(dupFields[crmsync.FieldNote])
 	dupFields[crmsync.FieldNote] = note
 	fill := map[string]string{}
-	var differing []string
+	var diffs []string
 	for _, f := range engine.SyncFields {
 		mine, theirs := main[0].Fields[f], dupFields[f]
 		switch {
@@ -111,36 +117,34 @@ func mergeDuplicate(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engi
 			fill[f] = theirs
 		case f == crmsync.FieldPicture:
 		default:
-			differing = append(differing, fmt.Sprintf("%s: %q", f, theirs))
+			diffs = append(diffs, fmt.Sprintf("%s: %q", f, theirs))
 		}
 	}
 	if len(fill) > 0 {
 		op := engine.Op{Kind: engine.Update, ID: main[0].ID, IfVersion: main[0].Version, Fields: fill, Photo: remote[0].Photo}
 		res, err := eng.CRM.Apply(ctx, []engine.Op{op})
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if res[0].Err != nil {
-			return res[0].Err
+			return 0, 0, res[0].Err
 		}
 	}
-	if len(differing) > 0 {
-		note := "Values of the merged Outlook duplicate that differ from this contact:\n" + strings.Join(differing, "\n")
+	if len(diffs) > 0 {
+		note := "Values of the merged Outlook duplicate that differ from this contact:\n" + strings.Join(diffs, "\n")
 		if _, err := d.svc.AddSystemJournal(crmsync.WithUser(ctx, u), main[0].ID, "Merged duplicate", note); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	res, err := eng.Remote.Apply(ctx, []engine.Op{{Kind: engine.Delete, ID: dup.RemoteID}})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if res[0].Err != nil && crmsync.ErrorCode(res[0].Err) != crmsync.ENOTFOUND {
-		return res[0].Err
+		return 0, 0, res[0].Err
 	}
 	if err := d.state.ResolveDuplicate(ctx, eng.Partnership.ID, dup.RemoteID); err != nil {
-		return err
+		return 0, 0, err
 	}
-	fmt.Fprintf(env.Stdout, "Merged %s into CRM contact %s: %d fields filled, %d differing values kept in a journal. The Outlook copy was removed; the next sync updates the main one.\n",
-		dup.Name, dup.CRMID, len(fill), len(differing))
-	return nil
+	return len(fill), len(diffs), nil
 }

@@ -175,3 +175,96 @@ func (s *webSync) FirstSync(u *crmsync.User) *web.RunStatus {
 // partnership's user up, building the engine), and the engine then calls
 // the CRM as that user.
 func wiring(ctx context.Context) context.Context { return crmsync.WithUser(ctx, nil) }
+
+func (s *webSync) outlookEngine(ctx context.Context, u *crmsync.User) (*engine.Engine, error) {
+	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	if err != nil {
+		return nil, err
+	}
+	return s.d.engineFor(ctx, p)
+}
+
+func (s *webSync) Duplicates(ctx context.Context, u *crmsync.User) ([]web.DuplicatePair, error) {
+	ctx = wiring(ctx)
+	eng, err := s.outlookEngine(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	dups, err := s.d.state.Duplicates(ctx, eng.Partnership.ID)
+	if err != nil || len(dups) == 0 {
+		return nil, err
+	}
+	var remoteIDs, crmIDs []string
+	for _, d := range dups {
+		remoteIDs, crmIDs = append(remoteIDs, d.RemoteID), append(crmIDs, d.CRMID)
+	}
+	remote, err := eng.Remote.Get(ctx, remoteIDs)
+	if err != nil {
+		return nil, err
+	}
+	local, err := eng.CRM.Get(ctx, crmIDs)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]map[string]string{}
+	for _, r := range append(remote, local...) {
+		fields[r.ID] = r.Fields
+	}
+	var out []web.DuplicatePair
+	for _, d := range dups {
+		pair := web.DuplicatePair{RemoteID: d.RemoteID, CRMID: d.CRMID, Name: d.Name, Email: d.Email}
+		theirs, mine := fields[d.RemoteID], fields[d.CRMID]
+		if theirs != nil {
+			note, _ := engine.SplitNote(theirs[crmsync.FieldNote])
+			theirs[crmsync.FieldNote] = note
+		}
+		for _, f := range engine.SyncFields {
+			if f == crmsync.FieldPicture || mine[f] == "" && theirs[f] == "" {
+				continue
+			}
+			pair.Rows = append(pair.Rows, web.FieldPair{Name: f, CRM: mine[f], Outlook: theirs[f], Differs: mine[f] != theirs[f]})
+		}
+		out = append(out, pair)
+	}
+	return out, nil
+}
+
+// duplicate finds one duplicate awaiting review.
+func (s *webSync) duplicate(ctx context.Context, eng *engine.Engine, remoteID string) (*engine.Duplicate, error) {
+	dups, err := s.d.state.Duplicates(ctx, eng.Partnership.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range dups {
+		if dups[i].RemoteID == remoteID {
+			return &dups[i], nil
+		}
+	}
+	return nil, crmsync.Errorf(crmsync.ENOTFOUND, "no duplicate %q awaits review", remoteID)
+}
+
+func (s *webSync) MergeDuplicate(ctx context.Context, u *crmsync.User, remoteID string) (int, int, error) {
+	ctx = wiring(ctx)
+	eng, err := s.outlookEngine(ctx, u)
+	if err != nil {
+		return 0, 0, err
+	}
+	dup, err := s.duplicate(ctx, eng, remoteID)
+	if err != nil {
+		return 0, 0, err
+	}
+	return mergeDuplicate(ctx, s.d, eng, u, dup)
+}
+
+func (s *webSync) KeepBoth(ctx context.Context, u *crmsync.User, remoteID string) error {
+	ctx = wiring(ctx)
+	eng, err := s.outlookEngine(ctx, u)
+	if err != nil {
+		return err
+	}
+	dup, err := s.duplicate(ctx, eng, remoteID)
+	if err != nil {
+		return err
+	}
+	return s.d.state.ResolveDuplicate(ctx, eng.Partnership.ID, dup.RemoteID)
+}

@@ -46,4 +46,17 @@ func TestBrowserFirstSync(t *testing.T) {
 		t.Errorf("dialog counts %v", counts)
 	}
 	tb.Shots("first-sync-done")
+
+	// Review the duplicate side by side and merge it.
+	tb.Do(chromedp.Click(chromedp.CSS(`dialog a[href="/mycontacts/duplicates"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".side")))
+	if text := tb.Text("main"); !strings.Contains(text, "jan@firma.cz") || !strings.Contains(text, "Outlook duplicate") {
+		t.Fatalf("duplicates page:\n%s", text)
+	}
+	tb.Shots("duplicates")
+	tb.Do(chromedp.Click(chromedp.CSS(`form[action="/mycontacts/duplicates/merge"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("p.flash")))
+	if text := tb.Text("main"); !strings.Contains(text, "Merged:") || !strings.Contains(text, "No duplicates await review.") {
+		t.Fatalf("after merging:\n%s", text)
+	}
 }

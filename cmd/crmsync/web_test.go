@@ -187,6 +187,26 @@ func TestWebFirstSync(t *testing.T) {
 	if page := next.get("/mycontacts"); !strings.Contains(page, "sync is on") {
 		t.Errorf("tab after the first sync:\n%s", page)
 	}
+
+	// The duplicate side by side, then merged.
+	dups := next.get("/mycontacts/duplicates")
+	if !strings.Contains(dups, "jan@firma.cz") || !strings.Contains(dups, `/mycontacts/duplicates/merge`) || strings.Count(dups, ">Novák<") != 2 {
+		t.Fatalf("duplicates page:\n%s", dups)
+	}
+	if st, _ := next.post("/mycontacts/duplicates", "/mycontacts/duplicates/merge", url.Values{"id": {"no-such-id"}}); st != http.StatusNotFound {
+		t.Errorf("merging an unknown duplicate: %d", st)
+	}
+	id := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(dups)[1]
+	if st, _ := next.post("/mycontacts/duplicates", "/mycontacts/duplicates/merge", url.Values{"id": {id}}); st != http.StatusSeeOther {
+		t.Fatalf("merge: %d", st)
+	}
+	if page := next.get("/mycontacts/duplicates"); !strings.Contains(page, "Merged: ") || !strings.Contains(page, "No duplicates await review.") {
+		t.Errorf("after merging:\n%s", page)
+	}
+	left, err := d.state.Duplicates(ctx, p.ID)
+	if err != nil || len(left) != 0 {
+		t.Errorf("duplicates left after merging: %v %v", left, err)
+	}
 }
 
 type webClient struct {
