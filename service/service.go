@@ -277,9 +277,9 @@ func (ss *session) ownerOf(folder crmsync.Folder, guid string) (string, error) {
 // linked to: the one visibility rule that keeps the journals of a private
 // contact private on every path (lists, search, the change feed, the
 // journal block of the sync). The rule reads the linked item as it is now,
-// so a journal hidden because its contact went private later is left out
-// of the change feed rather than reported removed (until the journal
-// itself changes); a full listing (Identifiers) drops it.
+// so a journal hidden because its contact went private later is never
+// reported removed by the change feed (its later changes are just left
+// out); a full listing (Identifiers) drops it.
 func (ss *session) can(pick func(crmsync.Rights) crmsync.Level, it *crmsync.Item) (bool, error) {
 	if ss.c.system {
 		return true, nil
