@@ -88,3 +88,31 @@ func TestEncodeRequestsIsJSONMarshal(t *testing.T) {
 		t.Errorf("envelope differs from json.Marshal (-want +got):\n%s", diff)
 	}
 }
+
+// TestLimiterWindow reserves on a fake clock: at most limit sends in any
+// window, a full window says how long until its oldest send leaves it, and
+// a $batch's cost counts each of its requests.
+func TestLimiterWindow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const window = 10 * time.Second
+	l := newLimiter(4, 5, window, func() time.Time { return now })
+	for i := range 5 {
+		if wait := l.reserve(1); wait != 0 {
+			t.Fatalf("send %d of 5 waits %v in an empty window", i, wait)
+		}
+		now = now.Add(time.Second)
+	}
+	// Sends at 0..4 s, now 5 s: the first leaves the window at 10 s.
+	if wait := l.reserve(1); wait != 5*time.Second {
+		t.Fatalf("sixth send waits %v, want 5s", wait)
+	}
+	now = now.Add(5 * time.Second)
+	if wait := l.reserve(1); wait != 0 {
+		t.Fatalf("send after the oldest left the window waits %v", wait)
+	}
+	// Window holds sends at 1..4 s and 10 s; a batch of 3 needs the sends
+	// at 1, 2 and 3 s gone: until 13 s.
+	if wait := l.reserve(3); wait != 3*time.Second {
+		t.Fatalf("batch of 3 waits %v, want 3s", wait)
+	}
+}
