@@ -91,8 +91,9 @@ type args struct {
 // request is a call decoded and validated, ready to run: nothing in it
 // needs further checks except rights and session, which need the CRM.
 type request struct {
-	method *method
-	bearer string // the call's "Authorization: Bearer" token, if any
+	method     *method
+	bearer     string // the call's "Authorization: Bearer" token, if any
+	bearerSent bool   // the header was sent, maybe empty
 	args
 	patches []crmsync.Patch   // Save*: the transmit object(s)
 	example map[string]string // Search*: the example filter

@@ -196,7 +196,7 @@ func logIn(ctx context.Context, s *Server, r *request) (*reply, error) {
 	switch {
 	case r.has["passwordHash"]:
 		u, err = s.crm.Authenticate(ctx, r.UserName, strings.ToLower(r.PasswordHash))
-	case r.bearer != "":
+	case r.bearerSent:
 		// The OAuth sign-in of eWay's clients: LogIn with userName and an
 		// access token from TokenPath in the Authorization header.
 		var ok bool

@@ -92,19 +92,27 @@ func (ts *tokens) get(t string, refresh, take bool) (*crmsync.User, bool) {
 	return tk.user, ts.now().Before(tk.expires)
 }
 
+// tokenLive reports whether t is a live access token.
+func (s *Server) tokenLive(t string) bool {
+	_, ok := s.tokens.get(t, false, false)
+	return ok
+}
+
 func (ts *tokens) remove(t string) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	delete(ts.byKey, tokenKey(t))
 }
 
-// bearer returns the token of an "Authorization: Bearer" header, or "".
-func bearer(r *http.Request) string {
-	scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
+// bearer returns the token of an "Authorization: Bearer" header and
+// whether the header was sent (eWay's JavaScript client sends it empty
+// before its first refresh and expects 401 for it).
+func bearer(r *http.Request) (string, bool) {
+	scheme, t, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
 	}
-	return strings.TrimSpace(t)
+	return strings.TrimSpace(t), true
 }
 
 // tokenReply is the token endpoint's answer (RFC 6749 §5.1, §5.2).

@@ -84,6 +84,10 @@ func TestOAuthTokenEndpoint(t *testing.T) {
 		t.Errorf("bob's token reads alice's contact: %v", r)
 	}
 
+	// js-lib sends an empty token before its first refresh and expects 401.
+	if status, r := f.postBearer(t, "LogIn", "", `{"userName":"alice","appVersion":"eWay-JS"}`); status != 401 || r.code() != "rcBadAccessToken" {
+		t.Errorf("LogIn with an empty bearer token: HTTP %d %v, want 401 rcBadAccessToken", status, r)
+	}
 	for _, bad := range []string{"nonsense", tok["refresh_token"].(string)} { // a refresh token is no access token
 		if status, r := f.postBearer(t, "LogIn", bad, `{"userName":"alice"}`); status != 401 || r.code() != "rcBadAccessToken" {
 			t.Errorf("LogIn with %q: HTTP %d %v, want 401 rcBadAccessToken", bad[:4], status, r)

@@ -435,7 +435,7 @@ func (s *Server) call(ctx context.Context, name string, w http.ResponseWriter, r
 	if err != nil {
 		return s.fail(ctx, name, err)
 	}
-	req.bearer = bearer(r)
+	req.bearer, req.bearerSent = bearer(r)
 	if req.method.name != "LogIn" {
 		u, ok := s.sessions.get(req.SessionID)
 		if !ok && req.SessionID == "" && req.bearer != "" {
@@ -481,7 +481,7 @@ func (s *Server) readBody(m *method, w http.ResponseWriter, r *http.Request) ([]
 	limit := m.bodyLimit(s.maxBody)
 	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), budget: min(limit, preAuthBodyBytes)}
 	var buf bytes.Buffer
-	if _, ok := s.tokens.get(bearer(r), false, false); ok {
+	if t, _ := bearer(r); t != "" && s.tokenLive(t) {
 		body.budget = limit // a valid access token authenticates the call
 	}
 	if body.budget < limit && m.name != "LogIn" {
