@@ -63,3 +63,44 @@ func BenchmarkAPIGetContactsByItemGuids(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "requests/s")
 }
+
+// BenchmarkGetContactsWithRelations lists 3,000 contacts of 300 companies,
+// each contact with one journal, with and without includeRelations (each
+// contact then looks up its company and its journals), over loopback HTTP.
+// It reports ms per listing.
+func BenchmarkGetContactsWithRelations(b *testing.B) {
+	f := newFixture(b, fixtureOptions{})
+	s := f.login("alice")
+	var companies []any
+	for i := range 300 {
+		companies = append(companies, map[string]any{"CompanyName": fmt.Sprintf("Company %d", i)})
+	}
+	var cos []string
+	for _, r := range f.ok(s, "SaveCompanies", map[string]any{"transmitObjects": companies}).data() {
+		cos = append(cos, r.(map[string]any)["Guid"].(string))
+	}
+	for batch := range 6 {
+		var contacts []any
+		for i := range 500 {
+			n := batch*500 + i
+			contacts = append(contacts, map[string]any{"LastName": fmt.Sprintf("Last%d", n), "Companies_CompanyGuid": cos[n%len(cos)]})
+		}
+		var journals []any
+		for _, r := range f.ok(s, "SaveContacts", map[string]any{"transmitObjects": contacts}).data() {
+			journals = append(journals, map[string]any{"FileAs": "Call", "Contacts_ContactGuid": r.(map[string]any)["Guid"]})
+		}
+		f.ok(s, "SaveJournals", map[string]any{"transmitObjects": journals})
+	}
+	for _, rel := range []bool{false, true} {
+		b.Run(fmt.Sprintf("includeRelations=%v", rel), func(b *testing.B) {
+			start := time.Now()
+			for range b.N {
+				r := f.ok(s, "GetContacts", map[string]any{"includeRelations": rel})
+				if len(r.data()) != 3000 {
+					b.Fatalf("%d contacts", len(r.data()))
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/listing")
+		})
+	}
+}
