@@ -208,6 +208,20 @@ var en = map[string]string{
 	"dup.kept":    "Kept both: the duplicate stays in Outlook's \"Duplicate contacts\" folder.",
 	"dup.merged":  "Merged: %d empty fields filled, %d differing values kept in a journal; the Outlook copy was removed.",
 	"dup.review":  "Review duplicates",
+
+	"runs.title":                      "Sync log and conflicts",
+	"runs.none":                       "No sync has run yet.",
+	"runs.updated":                    "Updated (Outlook / CRM)",
+	"runs.deleted":                    "Deleted (Outlook / CRM)",
+	"runs.kept":                       "Kept",
+	"runs.lost":                       "Lost",
+	"runs.take":                       "Take the lost value",
+	"runs.open":                       "Open",
+	"runs.taken":                      "The lost value is back; the next sync takes it to Outlook.",
+	"runs.outcome.ok":                 "finished",
+	"runs.outcome.partial":            "finished, some contacts are retried",
+	"runs.outcome.needs-confirmation": "stopped before deleting",
+	"runs.outcome.failed":             "failed",
 }
 
 var cs = map[string]string{
@@ -378,4 +392,18 @@ var cs = map[string]string{
 	"dup.kept":    "Ponecháno obojí: duplicita zůstává ve složce Outlooku \"Duplicate contacts\".",
 	"dup.merged":  "Sloučeno: doplněno %d prázdných polí, %d odlišných hodnot uloženo do deníku; kopie v Outlooku byla odstraněna.",
 	"dup.review":  "Zkontrolovat duplicity",
+
+	"runs.title":                      "Záznam synchronizace a konflikty",
+	"runs.none":                       "Zatím neproběhla žádná synchronizace.",
+	"runs.updated":                    "Upraveno (Outlook / CRM)",
+	"runs.deleted":                    "Smazáno (Outlook / CRM)",
+	"runs.kept":                       "Ponecháno",
+	"runs.lost":                       "Ztraceno",
+	"runs.take":                       "Vzít ztracenou hodnotu",
+	"runs.open":                       "Otevřít",
+	"runs.taken":                      "Ztracená hodnota je zpět; příští synchronizace ji přenese do Outlooku.",
+	"runs.outcome.ok":                 "dokončeno",
+	"runs.outcome.partial":            "dokončeno, některé kontakty se zkusí znovu",
+	"runs.outcome.needs-confirmation": "zastaveno před mazáním",
+	"runs.outcome.failed":             "selhalo",
 }

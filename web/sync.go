@@ -36,6 +36,8 @@ type Sync interface {
 	MergeDuplicate(ctx context.Context, u *crmsync.User, remoteID string) (filled, differing int, err error)
 	// KeepBoth leaves the duplicate in Outlook, unsynced, and resolves it.
 	KeepBoth(ctx context.Context, u *crmsync.User, remoteID string) error
+	// Runs are the latest runs of the user's Outlook sync, newest first.
+	Runs(ctx context.Context, u *crmsync.User) ([]engine.Run, error)
 }
 
 // DuplicatePair is an Outlook duplicate beside its CRM contact.
@@ -114,6 +116,8 @@ func (h *Handler) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /mycontacts/progress", h.authed(h.progress))
 	m.HandleFunc("GET /mycontacts/events", h.authed(h.events))
 	m.HandleFunc("GET /mycontacts/duplicates", h.authed(h.duplicates))
+	m.HandleFunc("GET /mycontacts/runs", h.authed(h.runs))
+	m.HandleFunc("POST /mycontacts/runs/take", h.authed(h.takeLost))
 	m.HandleFunc("POST /mycontacts/duplicates/merge", h.authed(h.resolveDuplicate(true)))
 	m.HandleFunc("POST /mycontacts/duplicates/keep", h.authed(h.resolveDuplicate(false)))
 }
@@ -267,4 +271,48 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, rq *request) {
 		case <-tick.C:
 		}
 	}
+}
+
+func (h *Handler) runs(w http.ResponseWriter, r *http.Request, rq *request) {
+	runs, err := h.sync.Runs(rq.ctx, rq.s.user)
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "runs", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "runs.title"), Data: runs}))
+}
+
+// takeLost writes the value a conflict overwrote back to the CRM contact,
+// as an edit by the user (the service checks the right; the sync carries
+// it to Outlook). The conflict is looked up in the user's own runs, so
+// the form names only which one.
+func (h *Handler) takeLost(w http.ResponseWriter, r *http.Request, rq *request) {
+	runs, err := h.sync.Runs(rq.ctx, rq.s.user)
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	var c *engine.Conflict
+	for i := range runs {
+		if fmt.Sprint(runs[i].ID) == r.PostFormValue("run") {
+			for j := range runs[i].Conflicts {
+				if fmt.Sprint(j) == r.PostFormValue("index") {
+					c = &runs[i].Conflicts[j]
+				}
+			}
+		}
+	}
+	if c == nil || !crmsync.IsGUID(c.CRMID) {
+		h.fail(w, r, rq, crmsync.Errorf(crmsync.ENOTFOUND, "no such conflict"))
+		return
+	}
+	res, err := h.crm.Save(rq.ctx, crmsync.Contacts, []crmsync.Patch{{GUID: c.CRMID, Set: map[string]string{c.Field: c.Lost}}}, crmsync.SaveOptions{})
+	if err == nil {
+		err = res[0].Err
+	}
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	h.redirect(w, r, rq, "/contacts/"+c.CRMID, tr(rq.lang, "runs.taken"))
 }

@@ -268,3 +268,12 @@ func (s *webSync) KeepBoth(ctx context.Context, u *crmsync.User, remoteID string
 	}
 	return s.d.state.ResolveDuplicate(ctx, eng.Partnership.ID, dup.RemoteID)
 }
+
+func (s *webSync) Runs(ctx context.Context, u *crmsync.User) ([]engine.Run, error) {
+	ctx = wiring(ctx)
+	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	if err != nil {
+		return nil, err
+	}
+	return s.d.state.Runs(ctx, p.ID, 20)
+}

@@ -35,6 +35,7 @@ type syncWorld struct {
 	mailbox string // the sandbox's URL
 	ui      string // the UI's URL
 	rights  crmsync.Rights
+	mb      *outlook.Mailbox
 }
 
 // grantExport gives alice's group the Export right sync needs.
@@ -108,7 +109,7 @@ func newSyncWorld(t *testing.T, extra int) *syncWorld {
 			t.Fatal(err, res)
 		}
 	}
-	return &syncWorld{d: d, alice: alice, mailbox: "http://" + addr, ui: srv.URL, rights: rights}
+	return &syncWorld{d: d, alice: alice, mailbox: "http://" + addr, ui: srv.URL, rights: rights, mb: mb}
 }
 
 func TestWebFirstSync(t *testing.T) {
@@ -206,6 +207,51 @@ func TestWebFirstSync(t *testing.T) {
 	left, err := d.state.Duplicates(ctx, p.ID)
 	if err != nil || len(left) != 0 {
 		t.Errorf("duplicates left after merging: %v %v", left, err)
+	}
+
+	// A conflict: Eva's job title changed in Outlook, then in the CRM; the
+	// CRM's newer value wins, the log offers Outlook's back.
+	actx := crmsync.WithUser(ctx, alice)
+	found, err := d.svc.Search(actx, crmsync.Contacts, map[string]string{crmsync.FieldEmail1: "eva@firma.cz"}, false)
+	if err != nil || len(found) != 1 {
+		t.Fatal(err, found)
+	}
+	eva := found[0].GUID
+	ids := w.mb.FindByCRMGUID(eva)
+	if len(ids) != 1 {
+		t.Fatalf("Eva in Outlook: %v", ids)
+	}
+	if _, err := w.mb.Update(ids[0], "", func(c *outlook.Contact) error {
+		outlook.ApplyFields(c, map[string]string{crmsync.FieldJobTitle: "Outlook title"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := d.svc.Save(actx, crmsync.Contacts, []crmsync.Patch{{GUID: eva, Set: map[string]string{crmsync.FieldJobTitle: "CRM title"}}}, crmsync.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := d.engineFor(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run, err := eng.Cycle(ctx); err != nil || len(run.Conflicts) != 1 {
+		t.Fatalf("the conflicting cycle: %v, %+v", err, run)
+	}
+	log := next.get("/mycontacts/runs")
+	if !strings.Contains(log, "Outlook title") || !strings.Contains(log, "Take the lost value") {
+		t.Fatalf("sync log:\n%s", log)
+	}
+	m := regexp.MustCompile(`name="run" value="(\d+)"><input type="hidden" name="index" value="(\d+)"`).FindStringSubmatch(log)
+	if st, _ := next.post("/mycontacts/runs", "/mycontacts/runs/take", url.Values{"run": {m[1]}, "index": {"99"}}); st != http.StatusNotFound {
+		t.Errorf("taking an unknown conflict: %d", st)
+	}
+	if st, _ := next.post("/mycontacts/runs", "/mycontacts/runs/take", url.Values{"run": {m[1]}, "index": {m[2]}}); st != http.StatusSeeOther {
+		t.Fatalf("take the lost value: %d", st)
+	}
+	items, err := d.svc.Items(actx, crmsync.Contacts, []string{eva})
+	if err != nil || items[0].Get(crmsync.FieldJobTitle) != "Outlook title" {
+		t.Errorf("after taking the lost value: %v %v", items, err)
 	}
 }
 
