@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/crmsync/crmsync/service"
 	"github.com/jackc/pgx/v5"
@@ -98,13 +99,23 @@ func (db *DB) View(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // Write runs fn in a CRM write transaction: it first takes the CRM write
 // lock, held until the commit, so CRM writers run one at a time and every
-// read in fn sees all that committed before.
+// read in fn sees all that committed before. A write that logged changes
+// notifies the other nodes.
 func (db *DB) Write(ctx context.Context, fn func(service.Tx) error) error {
 	return db.Update(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", db.writeLock); err != nil {
 			return fmt.Errorf("taking the CRM write lock: %w", err)
 		}
-		return fn(&crmTx{ctx: ctx, tx: tx, write: true})
+		t := &crmTx{ctx: ctx, tx: tx, write: true}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.lastChange == 0 {
+			return nil
+		}
+		// Delivered at commit to every node listening (ListenChanges).
+		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", db.changesChannel(), strconv.FormatInt(t.lastChange, 10))
+		return err
 	})
 }
 

@@ -6,8 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/postgres"
+	"github.com/crmsync/crmsync/service"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestLeaseFencesStaleNode: node A holds a partnership's lease and is
@@ -95,5 +99,64 @@ func TestLeaseFencesStaleNode(t *testing.T) {
 	// A fenced store writes only its own partnership.
 	if err := b.Commit(ctx, p.ID+1, pair("other")); !errors.Is(err, postgres.ErrLeaseLost) {
 		t.Errorf("B writing another partnership: %v", err)
+	}
+}
+
+// TestChangesReachOtherNodes: a CRM write through one node's store wakes
+// a listener on another node's (LISTEN/NOTIFY) with the new change id;
+// a write that logs no change notifies nothing.
+func TestChangesReachOtherNodes(t *testing.T) {
+	url := testenv.Postgres(t)
+	a, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // first: the listener gives its connection back before b closes
+	got := make(chan int64, 10)
+	go b.ListenChanges(ctx, func(id int64) { got <- id })
+	svc := service.New(a, service.Options{PasswordCost: bcrypt.MinCost})
+	sys := crmsync.System(ctx)
+	// The listener may not be listening yet: write until it hears one.
+	var want int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := svc.Save(sys, crmsync.Contacts, []crmsync.Patch{{Set: map[string]string{"LastName": "Novák"}}}, crmsync.SaveOptions{})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		if want, err = svc.LastChangeID(sys); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-got:
+			for len(got) > 0 {
+				id = <-got
+			}
+			if id > want {
+				t.Fatalf("notified of change %d, the last is %d", id, want)
+			}
+			if id == want {
+				goto heard
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no notification reached the other node")
+		}
+	}
+heard:
+	if err := svc.SetGlobalSetting(sys, crmsync.SettingDuplicityCheck, "true"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		t.Errorf("a write without a change notified %d", id)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -405,6 +405,10 @@ func (s *Service) WatchChanges(ctx context.Context) <-chan int64 {
 	return ch
 }
 
+// Notify tells the watchers about change id committed by another process
+// sharing the database (a PostgreSQL node), as a commit here would.
+func (s *Service) Notify(id int64) { s.broadcast(id) }
+
 // broadcast sends id to every watcher, replacing a value a slow reader has
 // not taken so that it always sees the latest id.
 func (s *Service) broadcast(id int64) {

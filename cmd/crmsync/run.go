@@ -244,6 +244,7 @@ type crmDB struct {
 	io.Closer
 	state   engine.StateStore
 	cardDAV func(context.Context) (carddav.Store, error)
+	pg      *postgres.DB // set on PostgreSQL: leases and notifications between nodes
 }
 
 // openDB opens the database at loc.
@@ -253,7 +254,7 @@ func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &crmDB{Store: db, Closer: db, state: db.SyncState(),
+		return &crmDB{Store: db, Closer: db, state: db.SyncState(), pg: db,
 			cardDAV: func(context.Context) (carddav.Store, error) { return db.CardDAVStore(), nil }}, nil
 	}
 	db, err := sqlite.Open(ctx, loc.Path)

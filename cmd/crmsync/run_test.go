@@ -60,28 +60,41 @@ func mustRun(t *testing.T, args ...string) string {
 // ends and returns its base URL and stdout.
 func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
+	base, out, _ := startStoppableServe(t, args...)
+	return base, out
+}
+
+// startStoppableServe is startServe with stop, which shuts serve down
+// before the test ends and checks it exited cleanly; it may be called more
+// than once.
+func startStoppableServe(t *testing.T, args ...string) (string, *syncBuffer, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), out, errOut)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited %d after shutdown:\n%s", code, errOut.String())
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("serve exited %d after shutdown:\n%s", code, errOut.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("serve did not shut down")
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("serve did not shut down")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return m[1], out
+			return m[1], out, stop
 		}
 		select {
 		case code := <-done:
@@ -91,7 +104,7 @@ func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
 		}
 	}
 	t.Fatalf("serve did not report its address:\n%s%s", out.String(), errOut.String())
-	return "", nil
+	return "", nil, nil
 }
 
 type envelope struct {

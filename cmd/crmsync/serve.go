@@ -23,10 +23,14 @@ import (
 // mux to add handlers to, and a way to start background workers that
 // stop with the server.
 type Server struct {
-	Env          *Env // the command's streams and environment
-	CRM          crmsync.CRM
-	DB           *crmDB
-	DBLocation   dbLocation // the --db file or --postgres database, for hints and secrets
+	Env        *Env // the command's streams and environment
+	CRM        crmsync.CRM
+	DB         *crmDB
+	DBLocation dbLocation // the --db file or --postgres database, for hints and secrets
+	// Node names this process among the nodes sharing a PostgreSQL
+	// database; LeaseTTL is how long its partnership leases last.
+	Node         string
+	LeaseTTL     time.Duration
 	Mux          *http.ServeMux
 	BasePath     string // --base-path: "" or e.g. "/eway"; Mux sees paths without it, links must add it
 	Logger       *slog.Logger
@@ -64,6 +68,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
+	node, lease := nodeFlags(fs)
 	basePathFlag := fs.String("base-path", "", "serve everything (API, CardDAV, web UI) under this URL `path`, e.g. /eway")
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
@@ -74,6 +79,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if *poll <= 0 {
 		return usagef("--poll-interval must be positive, got %v", *poll)
+	}
+	if *lease <= 0 {
+		return usagef("--lease must be positive, got %v", *lease)
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -100,7 +108,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll,
 		ctx: workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes
 		cancelWork()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/postgres"
 )
 
 func init() { mounts = append(mounts, mountSyncWorkers) }
@@ -107,52 +110,159 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, d.loc.arg())
 		}
 	}
+	if pg := s.DB.pg; pg != nil {
+		// CRM writes of every node wake this node's workers.
+		s.Go("change notifications", func(ctx context.Context) error { return pg.ListenChanges(ctx, d.svc.Notify) })
+	}
 	s.Go("sync workers", func(ctx context.Context) error {
-		running := map[int64]context.CancelFunc{}
-		var wg sync.WaitGroup
-		defer wg.Wait()
+		w := &workers{s: s, d: d, running: map[int64]*worker{}}
+		defer w.wg.Wait()
+		interval := 10 * time.Second
+		if w.leased() {
+			interval = min(interval, s.LeaseTTL/3) // renew well before the lease ends
+		}
 		for {
-			list, err := d.state.Partnerships(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.Logger.Warn("listing sync partnerships", "err", err)
-			}
-			active := map[int64]bool{}
-			for _, p := range list {
-				if p.State != "active" {
-					continue
-				}
-				active[p.ID] = true
-				if running[p.ID] != nil {
-					continue
-				}
-				eng, err := d.engineFor(ctx, p)
-				if err != nil {
-					s.Logger.Warn("cannot start sync", "partnership", p.ID, "err", err)
-					continue
-				}
-				u, _ := d.userByGUID(ctx, p.User)
-				wctx, cancel := context.WithCancel(ctx)
-				running[p.ID] = cancel
-				r := &engine.Runner{Engine: eng, Changes: d.svc.WatchChanges(wctx), PollInterval: s.PollInterval, OnRun: logRun(s.Env, u.Name)}
-				wg.Add(1)
-				go func() { defer wg.Done(); r.Run(wctx) }()
-				s.Logger.Info("sync worker started", "user", u.Name)
-			}
-			for id, cancel := range running {
-				if !active[id] {
-					cancel()
-					delete(running, id)
-				}
-			}
+			w.pass(ctx)
 			select {
 			case <-ctx.Done():
-				for _, cancel := range running {
-					cancel()
-				}
+				w.stopAll()
 				return nil
-			case <-time.After(10 * time.Second):
+			case <-time.After(interval):
 			}
 		}
 	})
 	return nil
+}
+
+// workers are the sync workers of one `serve` process. On PostgreSQL each
+// runs under the partnership's lease, with a state store fenced by it, and
+// the node takes no more than its even share of the active partnerships.
+type workers struct {
+	s       *Server
+	d       *syncDeps
+	running map[int64]*worker
+	wg      sync.WaitGroup
+}
+
+type worker struct {
+	cancel context.CancelFunc
+	token  int64 // the fencing token it runs under (PostgreSQL)
+}
+
+func (w *workers) leased() bool { return w.s.DB.pg != nil }
+
+// pass starts and stops workers to match the active partnerships and, on
+// PostgreSQL, the leases this node holds.
+func (w *workers) pass(ctx context.Context) {
+	list, err := w.d.state.Partnerships(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.s.Logger.Warn("listing sync partnerships", "err", err)
+		}
+		return
+	}
+	var active []*engine.Partnership
+	isActive := map[int64]bool{}
+	for _, p := range list {
+		if p.State == "active" {
+			active = append(active, p)
+			isActive[p.ID] = true
+		}
+	}
+	for id := range w.running {
+		if !isActive[id] {
+			w.stop(ctx, id)
+		}
+	}
+	quota := len(active)
+	var state *postgres.SyncState
+	if w.leased() {
+		state = w.s.DB.pg.SyncState()
+		live, err := state.Heartbeat(ctx, w.s.Node, w.s.LeaseTTL)
+		if err != nil {
+			w.s.Logger.Warn("recording this node's heartbeat", "err", err)
+			return
+		}
+		quota = (len(active) + live - 1) / max(live, 1)
+	}
+	for _, p := range active {
+		cur := w.running[p.ID]
+		if !w.leased() {
+			if cur == nil {
+				w.start(ctx, p, w.d.state, 0)
+			}
+			continue
+		}
+		if cur == nil && len(w.running) >= quota {
+			continue // leave it to a node below its share
+		}
+		l, ok, err := state.AcquireLease(ctx, p.ID, w.s.Node, w.s.LeaseTTL)
+		if err != nil || !ok {
+			if cur != nil { // lost to another node: it runs the partnership now
+				cur.cancel()
+				delete(w.running, p.ID)
+			}
+			continue
+		}
+		if cur != nil && cur.token == l.Token {
+			continue // renewed
+		}
+		if cur != nil { // our lease lapsed and was taken again: restart under the new token
+			cur.cancel()
+			delete(w.running, p.ID)
+		}
+		w.start(ctx, p, state.Fenced(l), l.Token)
+	}
+	// Above our share (another node started): hand the newest ones over.
+	for w.leased() && len(w.running) > quota {
+		var newest int64
+		for id := range w.running {
+			newest = max(newest, id)
+		}
+		w.stop(ctx, newest)
+	}
+}
+
+func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine.StateStore, token int64) {
+	eng, err := w.d.engineFor(ctx, p)
+	if err != nil {
+		w.s.Logger.Warn("cannot start sync", "partnership", p.ID, "err", err)
+		return
+	}
+	eng.State = state
+	u, _ := w.d.userByGUID(ctx, p.User)
+	wctx, cancel := context.WithCancel(ctx)
+	w.running[p.ID] = &worker{cancel: cancel, token: token}
+	r := &engine.Runner{Engine: eng, Changes: w.d.svc.WatchChanges(wctx), PollInterval: w.s.PollInterval, OnRun: logRun(w.s.Env, u.Name)}
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); r.Run(wctx) }()
+	w.s.Logger.Info("sync worker started", "user", u.Name, "node", w.s.Node)
+}
+
+// stop ends a worker and, on PostgreSQL, gives its lease up so that
+// another node takes the partnership at once.
+func (w *workers) stop(ctx context.Context, id int64) {
+	if cur := w.running[id]; cur != nil {
+		cur.cancel()
+		delete(w.running, id)
+	}
+	if w.leased() {
+		if err := w.s.DB.pg.SyncState().ReleaseLease(context.WithoutCancel(ctx), id, w.s.Node); err != nil {
+			w.s.Logger.Warn("releasing a lease", "partnership", id, "err", err)
+		}
+	}
+}
+
+func (w *workers) stopAll() {
+	for id := range w.running {
+		w.stop(context.Background(), id)
+	}
+}
+
+// nodeFlags adds the flags of a node sharing a PostgreSQL database.
+func nodeFlags(fs *flag.FlagSet) (node *string, lease *time.Duration) {
+	host, _ := os.Hostname()
+	node = fs.String("node", fmt.Sprintf("%s-%d", host, os.Getpid()), "`name` of this node among those sharing a PostgreSQL database")
+	lease = fs.Duration("lease", 30*time.Second, "how long a node's hold on a partnership lasts without renewal (PostgreSQL): a dead node's partnerships move within it")
+	return node, lease
 }
