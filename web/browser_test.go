@@ -88,6 +88,12 @@ func TestBrowser(t *testing.T) {
 		tb.Shots(strings.Split(page, "/")[0] + map[bool]string{true: "-one"}[strings.Contains(page, "/")])
 	}
 
+	// The administration page, signed in as root in another browser.
+	root := browsertest.New(t)
+	root.SignIn(base, "root", "root-pw")
+	root.Do(chromedp.Navigate(base+"/admin"), chromedp.WaitVisible(chromedp.CSS("form.group")))
+	root.Shots("admin")
+
 	// Bob, in a browser of his own, does not see alice's private contact.
 	bob := browsertest.New(t)
 	bob.SignIn(base, "bob", "bob-pw")

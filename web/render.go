@@ -90,6 +90,10 @@ func funcs(lang, base string) template.FuncMap {
 			return done * 100 / total
 		},
 		"lines": func(s string) []string { return strings.Split(s, "\n") },
+		"list":  func(s ...string) []string { return s },
+		"levelOf": func(r crmsync.Rights, k string) crmsync.Level {
+			return map[string]crmsync.Level{"view": r.View, "edit": r.Edit, "delete": r.Delete}[k]
+		},
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {

@@ -19,6 +19,9 @@ type Sync interface {
 	// Outlook is the user's Outlook sync now, its prerequisites checked
 	// (the mailbox is asked whether it answers once connected).
 	Outlook(ctx context.Context, u *crmsync.User) (*SyncState, error)
+	// State is the user's Outlook sync state alone ("none" when not
+	// connected), cheap enough for a list of every user.
+	State(ctx context.Context, u *crmsync.User) (string, error)
 	// ConnectSandbox connects the user to the sandbox mailbox at url.
 	ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error
 	// Enable turns sync on (EPRECONDITION naming what is missing); the

@@ -136,6 +136,7 @@ func (h *Handler) routes() {
 		m.HandleFunc("GET /phones", h.authed(h.phones))
 	}
 	h.syncRoutes(m)
+	h.adminRoutes(m)
 	m.HandleFunc("/", h.authed(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.fail(w, r, rq, crmsync.Errorf(crmsync.ENOTFOUND, "no such page"))
 	}))

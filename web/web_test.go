@@ -520,3 +520,83 @@ func TestPhonesPage(t *testing.T) {
 		}
 	}
 }
+
+func TestAdmin(t *testing.T) {
+	w := newWorld(t, web.Options{})
+	sys := crmsync.System(context.Background())
+	a := w.signIn("alice", "alice-pw")
+	if p := a.get("/contacts"); strings.Contains(p.body, `href="/admin"`) {
+		t.Error("alice is offered the administration tab")
+	}
+	if p := a.get("/admin"); p.status != http.StatusForbidden {
+		t.Errorf("alice opens /admin: %d", p.status)
+	}
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/admin/users", url.Values{"name": {"mallory"}, "password": {"x-pw-123"}, "admin": {"1"}}},
+		{"/admin/password", url.Values{"name": {"bob"}, "password": {"taken-over"}}},
+		{"/admin/members", url.Values{"user": {"alice"}, "group": {"viewers"}}},
+		{"/admin/settings", url.Values{crmsync.SettingDuplicityCheck: {"true"}}},
+	} {
+		if p := a.post("/contacts", c.path, c.form); p.status != http.StatusForbidden {
+			t.Errorf("alice's forged POST %s: %d", c.path, p.status)
+		}
+	}
+	if _, err := w.svc.UserByName(sys, "mallory"); crmsync.ErrorCode(err) != crmsync.ENOTFOUND {
+		t.Errorf("alice created a user: %v", err)
+	}
+	w.signIn("bob", "bob-pw") // bob's password unchanged
+
+	r := w.signIn("root", "root-pw")
+	page := r.get("/admin")
+	if page.status != http.StatusOK || !strings.Contains(page.body, "alice") || !strings.Contains(page.body, "viewers") {
+		t.Fatalf("admin page: %d\n%s", page.status, page.body)
+	}
+	if p := r.post("/admin", "/admin/users", url.Values{"name": {" "}, "password": {"pw"}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, "Please correct the input") {
+		t.Errorf("adding a user without a name: %d", p.status)
+	}
+	users, _ := w.svc.Users(sys)
+	if len(users) != 3 {
+		t.Errorf("a bad user form wrote: %d users", len(users))
+	}
+	if p := r.post("/admin", "/admin/users", url.Values{"name": {"carol"}, "password": {"carol-pw"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("add carol: %d\n%s", p.status, p.body)
+	}
+	w.signIn("carol", "carol-pw")
+	if p := r.post("/admin", "/admin/password", url.Values{"name": {"bob"}, "password": {"bob-new-pw"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("set bob's password: %d", p.status)
+	}
+	w.signIn("bob", "bob-new-pw")
+	form := url.Values{"group": {"viewers"}}
+	for _, f := range crmsync.Folders {
+		form.Set(string(f)+".view", "All")
+		form.Set(string(f)+".edit", "None")
+		form.Set(string(f)+".delete", "None")
+	}
+	form.Set("Contacts.create", "1")
+	if p := r.post("/admin", "/admin/groups", form); p.status != http.StatusSeeOther {
+		t.Fatalf("save group: %d\n%s", p.status, p.body)
+	}
+	form.Set("Contacts.view", "Everything")
+	if p := r.post("/admin", "/admin/groups", form); p.status != http.StatusBadRequest || !strings.Contains(p.body, "is not a level") {
+		t.Errorf("a bad level: %d", p.status)
+	}
+	rights, _ := w.svc.MyRights(crmsync.WithUser(context.Background(), w.bob))
+	if !rights[0].CanCreate || rights[0].View != crmsync.LevelAll {
+		t.Errorf("bob's rights after the group edit: %+v", rights[0])
+	}
+	if p := r.post("/admin", "/admin/members", url.Values{"user": {"carol"}, "group": {"sales"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("membership: %d", p.status)
+	}
+	if u, _ := w.svc.UserByName(sys, "carol"); len(u.Groups) != 1 || u.Groups[0] != "sales" {
+		t.Errorf("carol's groups %v", u.Groups)
+	}
+	if p := r.post("/admin", "/admin/settings", url.Values{crmsync.SettingDuplicityCheck: {"true"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("settings: %d", p.status)
+	}
+	if s, _ := w.svc.GlobalSettings(sys); s[crmsync.SettingDuplicityCheck] != "true" || s[crmsync.SettingCreateCompany] != "false" {
+		t.Errorf("settings %v", s)
+	}
+}

@@ -277,3 +277,14 @@ func (s *webSync) Runs(ctx context.Context, u *crmsync.User) ([]engine.Run, erro
 	}
 	return s.d.state.Runs(ctx, p.ID, 20)
 }
+
+func (s *webSync) State(ctx context.Context, u *crmsync.User) (string, error) {
+	p, err := s.d.state.Partnership(wiring(ctx), u.GUID, "outlook")
+	switch crmsync.ErrorCode(err) {
+	case "":
+		return p.State, nil
+	case crmsync.ENOTFOUND:
+		return "none", nil
+	}
+	return "", err
+}

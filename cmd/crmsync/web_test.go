@@ -189,6 +189,16 @@ func TestWebFirstSync(t *testing.T) {
 		t.Errorf("tab after the first sync:\n%s", page)
 	}
 
+	// The administrator sees every user's sync state.
+	if _, err := d.svc.AddUser(crmsync.System(ctx), "root", "root-pw", true); err != nil {
+		t.Fatal(err)
+	}
+	admin := newWebClient(t, srv.URL)
+	admin.signIn("root", "root-pw")
+	if page := admin.get("/admin"); !strings.Contains(page, "<td>on</td>") || !strings.Contains(page, "<td>not connected</td>") {
+		t.Errorf("sync states on the admin page:\n%s", page)
+	}
+
 	// The duplicate side by side, then merged.
 	dups := next.get("/mycontacts/duplicates")
 	if !strings.Contains(dups, "jan@firma.cz") || !strings.Contains(dups, `/mycontacts/duplicates/merge`) || strings.Count(dups, ">Novák<") != 2 {
