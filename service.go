@@ -102,6 +102,11 @@ type CRM interface {
 	EnsureEnumValue(ctx context.Context, enumType, name string) (EnumValue, error)
 	// SaveEnumValue adds (no GUID) or changes an enum value; administrators only.
 	SaveEnumValue(ctx context.Context, v EnumValue) (EnumValue, error)
+	// AdditionalFields lists the additional field definitions (any
+	// signed-in caller); SaveAdditionalField adds or replaces one
+	// (administrators only).
+	AdditionalFields(ctx context.Context) ([]AdditionalField, error)
+	SaveAdditionalField(ctx context.Context, f AdditionalField) error
 	// Directory lists every user for any signed-in caller (no secrets).
 	Directory(ctx context.Context) ([]*User, error)
 

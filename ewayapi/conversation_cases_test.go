@@ -193,7 +193,8 @@ func TestConversationAdditionalFieldsAndEnums(t *testing.T) {
 	if af["af_25"] != "7" || af["af_28"] != "10992e33-c0d6-4a2e-b565-5babc646fd48" || len(af["af_29"].([]any)) != 3 {
 		t.Errorf("AdditionalFields read back: %v", af)
 	}
-	c.must(c.step("additional-fields", "/API.svc/GetAdditionalFields", `{"sessionId":"$S","includeRelations":false}`), "rcSuccess")
+	c.must(c.step("additional-fields-none", "/API.svc/GetAdditionalFields", `{"sessionId":"$S","includeRelations":false}`), "rcSuccess")
+	c.must(c.step("define-field-not-admin", "/API.svc/SaveAdditionalField", `{"sessionId":"$S","transmitObject":{"ObjectTypeFolderName":"Companies","FieldId":25,"Name":"Rating","Type":1}}`), "rcAccessDenied")
 
 	c.must(c.step("enum-types", "/API.svc/GetEnumTypes", `{"sessionId":"$S","includeRelations":false,"omitEnumValues":true}`), "rcSuccess")
 	prefixes := c.must(c.step("enum-prefix-ing", "/API.svc/SearchEnumValues", `{"sessionId":"$S","transmitObject":{"EnumTypeName":"PrefixType","En":"Ing."}}`), "rcSuccess")
@@ -222,6 +223,12 @@ func TestConversationAdditionalFieldsAndEnums(t *testing.T) {
 	c.must(c.step("enum-rename-admin", "/API.svc/SaveEnumValue", `{"sessionId":"$S","transmitObject":{"ItemGUID":"$E","Cs":"Ing. (cs)","En":"Ing."}}`), "rcSuccess")
 	if values() != n+1 {
 		t.Errorf("enum values %d → %d, want one more", n, values())
+	}
+	c.must(c.step("define-field", "/API.svc/SaveAdditionalField", `{"sessionId":"$S","transmitObject":{"ObjectTypeFolderName":"Companies","FieldId":25,"Name":"Rating","Type":1,"Rank":1,"Comment":"from 1 to 10"}}`), "rcSuccess")
+	c.must(c.step("define-field-bad-folder", "/API.svc/SaveAdditionalField", `{"sessionId":"$S","transmitObject":{"ObjectTypeFolderName":"Projects","FieldId":1,"Name":"x"}}`), "rcParameterError")
+	defs := c.must(c.step("additional-fields", "/API.svc/GetAdditionalFields", `{"sessionId":"$S","includeRelations":false}`), "rcSuccess")
+	if len(defs.data()) != 1 || defs.data()[0].(map[string]any)["ColumnName"] != "af_25" {
+		t.Errorf("GetAdditionalFields after the definition: %v", defs.data())
 	}
 }
 

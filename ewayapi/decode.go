@@ -99,10 +99,11 @@ type request struct {
 	example map[string]string // Search*: the example filter
 	setting crmsync.Setting   // SaveUserSetting
 	// Set by a method's decodeBody (bodyCustom):
-	relation  relationJSON                 // SaveRelation
-	enumValue crmsync.EnumValue            // SaveEnumValue
-	global    struct{ Name, Value string } // SaveGlobalSetting
-	filter    map[string]string            // Search* of users, enum values and settings
+	relation        relationJSON                 // SaveRelation
+	enumValue       crmsync.EnumValue            // SaveEnumValue
+	additionalField crmsync.AdditionalField      // SaveAdditionalField
+	global          struct{ Name, Value string } // SaveGlobalSetting
+	filter          map[string]string            // Search* of users, enum values and settings
 }
 
 // decodeError is a request the server refuses before running it: the

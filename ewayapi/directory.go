@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +77,8 @@ func addDirectoryMethods(add func(*method)) {
 	add(&method{name: "DeleteUserSetting", params: []string{"itemGuid"}, required: []string{"itemGuid"}, run: deleteUserSetting})
 	add(&method{name: "SaveGlobalSetting", params: []string{"transmitObject"}, required: []string{"transmitObject"},
 		body: bodyCustom, decodeBody: decodeGlobalSetting, run: saveGlobalSetting})
+	add(&method{name: "SaveAdditionalField", params: []string{"transmitObject"}, required: []string{"transmitObject"},
+		body: bodyCustom, decodeBody: decodeAdditionalField, run: saveAdditionalField})
 	add(&method{name: "GetBaseItemChangeId", run: baseChangeID})
 }
 
@@ -288,14 +291,71 @@ func listGlobalSettings(ctx context.Context, s *Server, r *request) ([]record, e
 	return out, nil
 }
 
-// listAdditionalFields answers GetAdditionalFields. crmsync keeps the
-// values of any af_N field (LookupField) but no definitions of them, so
-// the list is empty.
+// listAdditionalFields renders the additional field definitions as eWay's
+// IApiAdditionalField (ColumnName is the af_N name items carry).
 func listAdditionalFields(ctx context.Context, s *Server, r *request) ([]record, error) {
-	if _, err := s.crm.MyRights(ctx); err != nil { // signed in, like every read
+	fields, err := s.crm.AdditionalFields(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return []record{}, nil
+	out := make([]record, len(fields))
+	for i, f := range fields {
+		g := derivedGUID(fmt.Sprintf("af/%s/%d", f.Folder, f.FieldID))
+		out[i] = record{guid: g, version: 1, json: map[string]any{
+			"ItemGUID": g, "ItemVersion": 1, "FileAs": f.Name, "ObjectTypeFolderName": f.Folder, "FieldId": f.FieldID,
+			"ColumnName": fmt.Sprintf("af_%d", f.FieldID), "Name": f.Name, "Comment": nullable(f.Comment), "Type": f.Type,
+			"Rank": f.Rank, "IsInGeneralSection": false, "AssociatedEnumTypeGuid": nil}}
+	}
+	return out, nil
+}
+
+// decodeAdditionalField reads SaveAdditionalField's transmitObject
+// {ObjectTypeFolderName, FieldId, Name, Type, Rank, Comment}.
+func decodeAdditionalField(r *request) error {
+	f := &r.additionalField
+	for name, raw := range r.object {
+		if isNull(raw) {
+			continue
+		}
+		var err error
+		var n int64
+		var str string
+		switch name {
+		case "ObjectTypeFolderName":
+			str, err = decodeString("transmitObject.ObjectTypeFolderName", raw)
+			f.Folder = crmsync.Folder(str)
+		case "FieldId":
+			n, err = decodeInt("transmitObject.FieldId", raw, 999999)
+			f.FieldID = int(n)
+		case "Name":
+			f.Name, err = decodeString("transmitObject.Name", raw)
+		case "Comment":
+			f.Comment, err = decodeString("transmitObject.Comment", raw)
+		case "Type":
+			n, err = decodeInt("transmitObject.Type", raw, 1<<31-1)
+			f.Type = int(n)
+		case "Rank":
+			n, err = decodeInt("transmitObject.Rank", raw, 1<<31-1)
+			f.Rank = int(n)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !f.Folder.Valid() {
+		return paramErrorf("transmitObject.ObjectTypeFolderName must be Contacts, Companies or Journal, got %q", truncate(string(f.Folder)))
+	}
+	if f.FieldID == 0 {
+		return paramErrorf("transmitObject.FieldId is required (the N of af_N, from 1)")
+	}
+	return nil
+}
+
+func saveAdditionalField(ctx context.Context, s *Server, r *request) (*reply, error) {
+	if err := s.crm.SaveAdditionalField(ctx, r.additionalField); err != nil {
+		return nil, err
+	}
+	return &reply{Guid: derivedGUID(fmt.Sprintf("af/%s/%d", r.additionalField.Folder, r.additionalField.FieldID))}, nil
 }
 
 // decodeEnumValue reads SaveEnumValue's transmitObject (eWay's

@@ -131,8 +131,11 @@
 // AdditionalFields and answered in AdditionalFields: text, a number as its
 // text, a multi-select list as a JSON array of strings. Other eWay fields
 // (ICQ, Skype, ImportanceEn, TypeEn of companies...) are ignored.
-// GetAdditionalFields answers an empty list: crmsync keeps the values, not
-// definitions of additional fields.
+// GetAdditionalFields (and its ByItemGuids, Identifiers and Search forms)
+// lists the definitions administrators made with SaveAdditionalField
+// ({ObjectTypeFolderName, FieldId, Name, Type, Rank, Comment}; Type is
+// kept as the client gives it and does not restrict the values). A value
+// of an undefined af_N is kept all the same.
 //
 // # Relations
 //

@@ -63,9 +63,11 @@ func FuzzServer(f *testing.F) {
 	f.Add("SaveGlobalSetting", []byte(`{"sessionId":"$S","transmitObject":{"Name":"NoSuchSetting","Value":"1"}}`))
 	f.Add("DeleteUserSetting", []byte(`{"sessionId":"$S","itemGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}`))
 	f.Add("savecompany", []byte(`{"sessionId":"$S","transmitObject":{"CompanyName":"A","EmployeesCount":"x","AdditionalFields":{"af_2":"v"}}}`))
+	f.Add("SaveAdditionalField", []byte(`{"sessionId":"$S","transmitObject":{"ObjectTypeFolderName":"Companies","FieldId":0,"Name":"x"}}`))
 	f.Add("GetUnifiedRelationsChangeIdentifiers", []byte(`{"sessionId":"$S","baseChangeId":99}`))
 	// state is what a refused call must leave alone besides the change log:
-	// enum values, global settings and the caller's settings.
+	// enum values, global settings, the caller's settings and the
+	// additional field definitions.
 	state := func(t *testing.T) string {
 		ev, err := svc.EnumValues(sys, "")
 		if err != nil {
@@ -79,7 +81,11 @@ func FuzzServer(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal([]any{ev, gs, us})
+		af, err := svc.AdditionalFields(sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal([]any{ev, gs, us, af})
 		return string(b)
 	}
 	f.Fuzz(func(t *testing.T, method string, body []byte) {

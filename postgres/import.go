@@ -43,6 +43,7 @@ var importTables = []importTable{
 	{name: "user_settings", columns: []string{"user_guid", "path", "name", "value"}},
 	{name: "global_settings", columns: []string{"name", "value"}},
 	{name: "enum_values", columns: []string{"guid", "enum_type", "en", "cs", "is_system", "rank"}},
+	{name: "additional_fields", columns: []string{"folder", "field_id", "name", "type", "rank", "comment"}, optional: true},
 	{name: "partnerships", columns: []string{"id", "user_guid", "kind", "remote", "mode", "filter", "policy", "state", "cursor_crm", "cursor_remote", "synced"},
 		bools: []string{"synced"}},
 	{name: "sync_pairs", columns: []string{"partnership", "crm_id", "remote_id", "crm_version", "remote_version", "base"}},

@@ -445,3 +445,32 @@ func (t *crmTx) PutEnumValue(v crmsync.EnumValue) error {
 	}
 	return nil
 }
+
+func (t *crmTx) AdditionalFields() ([]crmsync.AdditionalField, error) {
+	rows, err := t.tx.Query(t.ctx, `SELECT folder, field_id, name, type, rank, comment FROM additional_fields ORDER BY folder COLLATE "C", field_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []crmsync.AdditionalField
+	for rows.Next() {
+		var f crmsync.AdditionalField
+		var folder string
+		if err := rows.Scan(&folder, &f.FieldID, &f.Name, &f.Type, &f.Rank, &f.Comment); err != nil {
+			return nil, err
+		}
+		f.Folder = crmsync.Folder(folder)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (t *crmTx) PutAdditionalField(f crmsync.AdditionalField) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO additional_fields (folder, field_id, name, type, rank, comment) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (folder, field_id) DO UPDATE SET name = excluded.name, type = excluded.type, rank = excluded.rank, comment = excluded.comment`,
+		string(f.Folder), f.FieldID, f.Name, f.Type, f.Rank, f.Comment)
+	if err != nil {
+		return fmt.Errorf("writing additional field af_%d of %s: %w", f.FieldID, f.Folder, err)
+	}
+	return nil
+}

@@ -89,3 +89,38 @@ func (s *Service) SaveEnumValue(ctx context.Context, v crmsync.EnumValue) (crmsy
 func (s *Service) BaseChangeID(ctx context.Context) (int64, error) {
 	return 0, s.read(ctx, func(ss *session) error { return nil })
 }
+
+// AdditionalFields implements crmsync.CRM; any signed-in caller.
+func (s *Service) AdditionalFields(ctx context.Context) ([]crmsync.AdditionalField, error) {
+	var out []crmsync.AdditionalField
+	err := s.read(ctx, func(ss *session) error {
+		if ss.c.user == nil && !ss.c.system {
+			return crmsync.Errorf(crmsync.EUNAUTHORIZED, "additional fields need a signed-in user")
+		}
+		var err error
+		out, err = ss.tx.AdditionalFields()
+		return err
+	})
+	return out, err
+}
+
+// SaveAdditionalField implements crmsync.CRM: administrators define af_N
+// of a folder.
+func (s *Service) SaveAdditionalField(ctx context.Context, f crmsync.AdditionalField) error {
+	if err := checkFolder(f.Folder); err != nil {
+		return err
+	}
+	if f.FieldID < 1 || f.FieldID > 999999 {
+		return crmsync.Errorf(crmsync.EINVALID, "additional field id must be from 1 to 999999, got %d", f.FieldID)
+	}
+	f.Name = strings.TrimSpace(f.Name)
+	if f.Name == "" || !utf8.ValidString(f.Name) || utf8.RuneCountInString(f.Name) > 256 || !utf8.ValidString(f.Comment) || len(f.Comment) > maxTextLen {
+		return crmsync.Errorf(crmsync.EINVALID, "additional field af_%d needs a name of 1 to 256 characters (and a comment of valid UTF-8)", f.FieldID)
+	}
+	return s.write(ctx, func(ss *session) error {
+		if err := ss.requireAdmin("define additional fields"); err != nil {
+			return err
+		}
+		return ss.tx.PutAdditionalField(f)
+	})
+}

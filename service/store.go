@@ -107,6 +107,13 @@ type Tx interface {
 	EnumValue(guid string) (*crmsync.EnumValue, error)
 	// PutEnumValue inserts or replaces an enum value.
 	PutEnumValue(v crmsync.EnumValue) error
+
+	// AdditionalFields lists the additional field definitions ordered by
+	// folder and field id.
+	AdditionalFields() ([]crmsync.AdditionalField, error)
+	// PutAdditionalField inserts or replaces a definition (keyed by folder
+	// and field id).
+	PutAdditionalField(f crmsync.AdditionalField) error
 }
 
 // Snapshot records who could see an item at a change: its owner, privacy

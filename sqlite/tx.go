@@ -598,3 +598,30 @@ func (t *tx) PutEnumValue(v crmsync.EnumValue) error {
 	}
 	return nil
 }
+
+func (t *tx) AdditionalFields() ([]crmsync.AdditionalField, error) {
+	rows, err := t.query("SELECT folder, field_id, name, type, rank, comment FROM additional_fields ORDER BY folder, field_id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []crmsync.AdditionalField
+	for rows.Next() {
+		var f crmsync.AdditionalField
+		if err := rows.Scan(&f.Folder, &f.FieldID, &f.Name, &f.Type, &f.Rank, &f.Comment); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) PutAdditionalField(f crmsync.AdditionalField) error {
+	err := t.exec(`INSERT INTO additional_fields (folder, field_id, name, type, rank, comment) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (folder, field_id) DO UPDATE SET name = excluded.name, type = excluded.type, rank = excluded.rank, comment = excluded.comment`,
+		string(f.Folder), f.FieldID, f.Name, f.Type, f.Rank, f.Comment)
+	if err != nil {
+		return fmt.Errorf("writing additional field af_%d of %s: %w", f.FieldID, f.Folder, err)
+	}
+	return nil
+}

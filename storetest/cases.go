@@ -800,6 +800,23 @@ func testSettings(t *testing.T, open Open) {
 	}
 	must(t, e.Svc.DeleteUserSetting(alice, "Contacts", "Sync")) // already gone: no error
 
+	// Additional field definitions: administrators define, everyone reads.
+	root := e.User("root", true)
+	af := crmsync.AdditionalField{Folder: crmsync.Companies, FieldID: 25, Name: "Rating", Type: 1, Rank: 2, Comment: "1 to 10"}
+	must(t, e.Svc.SaveAdditionalField(root, af))
+	must(t, e.Svc.SaveAdditionalField(root, crmsync.AdditionalField{Folder: crmsync.Contacts, FieldID: 3, Name: "Hobby"}))
+	af.Name = "Score"
+	must(t, e.Svc.SaveAdditionalField(root, af)) // replaces
+	WantCode(t, e.Svc.SaveAdditionalField(alice, crmsync.AdditionalField{Folder: crmsync.Contacts, FieldID: 4, Name: "x"}), crmsync.EFORBIDDEN)
+	WantCode(t, e.Svc.SaveAdditionalField(root, crmsync.AdditionalField{Folder: crmsync.Contacts, FieldID: 0, Name: "x"}), crmsync.EINVALID)
+	fields, err := e.Svc.AdditionalFields(bob)
+	must(t, err)
+	want := []crmsync.AdditionalField{{Folder: crmsync.Companies, FieldID: 25, Name: "Score", Type: 1, Rank: 2, Comment: "1 to 10"},
+		{Folder: crmsync.Contacts, FieldID: 3, Name: "Hobby"}}
+	if diff := cmp.Diff(want, fields); diff != "" {
+		t.Errorf("additional fields (-want +got):\n%s", diff)
+	}
+
 	g, err := e.Svc.GlobalSettings(alice)
 	if err != nil {
 		t.Fatal(err)
