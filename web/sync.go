@@ -93,13 +93,58 @@ func (r *RunStatus) Percent() int {
 	return r.Done * 100 / r.Total
 }
 
-// marking is the manual-mode state of the signed-in user's contacts;
-// marking from the web UI is not built yet, so it is always nil.
+// marking is the manual-mode state of the signed-in user's contacts.
 type marking struct {
 	Marked map[string]bool
 }
 
-func (h *Handler) marking(rq *request) *marking { return nil }
+// marking returns the user's marks when their Outlook sync is in manual
+// mode (the user settings the sync reads), nil otherwise.
+func (h *Handler) marking(rq *request) *marking {
+	if h.sync == nil {
+		return nil
+	}
+	settings, err := h.crm.UserSettings(rq.ctx)
+	if err != nil {
+		return nil
+	}
+	m := &marking{Marked: map[string]bool{}}
+	manual := false
+	for _, s := range settings {
+		switch {
+		case s.Path == "Contacts" && s.Name == "SyncMode":
+			manual = s.Value == "manual"
+		case s.Path == engine.ManualMarkPath && s.Value == "true":
+			m.Marked[s.Name] = true
+		}
+	}
+	if !manual {
+		return nil
+	}
+	return m
+}
+
+// mark marks or unmarks a visible contact for sync in manual mode.
+func (h *Handler) mark(w http.ResponseWriter, r *http.Request, rq *request) {
+	it, err := h.item(rq, crmsync.Contacts, r.PostFormValue("guid"))
+	if err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	v := "false"
+	if r.PostFormValue("on") != "" {
+		v = "true"
+	}
+	if err := h.crm.SaveUserSetting(rq.ctx, crmsync.Setting{Path: engine.ManualMarkPath, Name: it.GUID, Value: v}); err != nil {
+		h.fail(w, r, rq, err)
+		return
+	}
+	back := r.PostFormValue("back")
+	if !strings.HasPrefix(back, "/contacts") || strings.HasPrefix(back, "//") {
+		back = "/contacts/" + it.GUID
+	}
+	h.redirect(w, r, rq, back, "")
+}
 
 // firstSyncWaits reports whether the user turned sync on and answered
 // Later, so that the question comes again at this sign-in.
@@ -113,6 +158,7 @@ func (h *Handler) syncRoutes(m *http.ServeMux) {
 		return
 	}
 	m.HandleFunc("GET /mycontacts", h.authed(h.myContacts))
+	m.HandleFunc("POST /mycontacts/mark", h.authed(h.mark))
 	m.HandleFunc("POST /mycontacts/connect", h.authed(h.connect))
 	m.HandleFunc("POST /mycontacts/enable", h.authed(h.enable))
 	m.HandleFunc("POST /mycontacts/firstsync", h.authed(h.firstSync))

@@ -361,3 +361,56 @@ func (c *webClient) events(path string) (progress []map[string]any, done map[str
 	}
 	return progress, done
 }
+
+// Manual mode: the contacts the user marks on the list or the contact page
+// are the ones the first sync sends to Outlook.
+func TestWebManualMarks(t *testing.T) {
+	w := newSyncWorld(t, 0)
+	w.grantExport(t)
+	c := newWebClient(t, w.ui)
+	c.signIn("alice", "alice-pw")
+	if st, _ := c.post("/mycontacts", "/mycontacts/connect", url.Values{"sandbox": {w.mailbox}}); st != http.StatusSeeOther {
+		t.Fatalf("connect: %d", st)
+	}
+	if list := c.get("/contacts"); strings.Contains(list, "/mycontacts/mark") {
+		t.Error("marks offered before manual mode is on")
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"manual"}, "policy": {"newest"}}); st != http.StatusSeeOther {
+		t.Fatalf("enable manual: %d\n%s", st, body)
+	}
+	list := c.get("/contacts")
+	if strings.Count(list, `action="/mycontacts/mark"`) != 3 {
+		t.Fatalf("the list offers %d marks, want 3", strings.Count(list, `action="/mycontacts/mark"`))
+	}
+	found, err := w.d.svc.Search(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, map[string]string{crmsync.FieldEmail1: "eva@firma.cz"}, false)
+	if err != nil || len(found) != 1 {
+		t.Fatal(err, found)
+	}
+	eva := found[0].GUID
+	if st, _ := c.post("/contacts", "/mycontacts/mark", url.Values{"guid": {eva}, "on": {"1"}, "back": {"/contacts"}}); st != http.StatusSeeOther {
+		t.Fatalf("mark: %d", st)
+	}
+	page := c.get("/contacts/" + eva)
+	if !strings.Contains(page, `aria-pressed="true"`) {
+		t.Fatalf("Eva's page does not show her marked:\n%s", page)
+	}
+	if st, _ := c.post("/contacts", "/mycontacts/mark", url.Values{"guid": {"not-a-guid"}, "on": {"1"}}); st != http.StatusNotFound {
+		t.Errorf("marking a bad GUID: %d", st)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/firstsync", url.Values{"answer": {"now"}}); st != http.StatusSeeOther {
+		t.Fatalf("now: %d", st)
+	}
+	if _, done := c.events("/mycontacts/events"); done == nil || done["createdInRemote"] != 1.0 {
+		t.Errorf("manual first sync summary %v", done)
+	}
+	if ids := w.mb.FindByCRMGUID(eva); len(ids) != 1 {
+		t.Errorf("Eva in Outlook: %v", ids)
+	}
+	// Unmarking from the contact page.
+	if st, _ := c.post("/contacts/"+eva, "/mycontacts/mark", url.Values{"guid": {eva}, "on": {""}, "back": {"/contacts/" + eva}}); st != http.StatusSeeOther {
+		t.Fatalf("unmark: %d", st)
+	}
+	if page := c.get("/contacts/" + eva); !strings.Contains(page, `aria-pressed="false"`) {
+		t.Error("Eva still shown marked")
+	}
+}
