@@ -96,9 +96,20 @@ func TestLeaseFencesStaleNode(t *testing.T) {
 	if _, ok, _ := state.AcquireLease(ctx, p.ID, "node-a", ttl); ok {
 		t.Error("A took back the lease B holds")
 	}
+	// A release lets the other node in at once, with a new token.
+	if err := state.ReleaseLease(ctx, p.ID, "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	la2, ok, err := state.AcquireLease(ctx, p.ID, "node-a", ttl)
+	if err != nil || !ok || la2.Token != lb.Token+1 {
+		t.Fatalf("A takes the released lease: %+v %v %v, want token %d", la2, ok, err, lb.Token+1)
+	}
+	if err := b.Commit(ctx, p.ID, pair("late-b")); !errors.Is(err, postgres.ErrLeaseLost) {
+		t.Errorf("B's write after it released the lease: %v", err)
+	}
 	// A fenced store writes only its own partnership.
-	if err := b.Commit(ctx, p.ID+1, pair("other")); !errors.Is(err, postgres.ErrLeaseLost) {
-		t.Errorf("B writing another partnership: %v", err)
+	if err := state.Fenced(la2).Commit(ctx, p.ID+1, pair("other")); !errors.Is(err, postgres.ErrLeaseLost) {
+		t.Errorf("A writing another partnership: %v", err)
 	}
 }
 

@@ -78,9 +78,10 @@ func (s *SyncState) Heartbeat(ctx context.Context, node string, ttl time.Duratio
 }
 
 // ReleaseLease gives up node's lease of a partnership, so that another
-// node may take it at once.
+// node may take it at once. The row stays, expired, so that the next
+// holder's token is still one more than the last.
 func (s *SyncState) ReleaseLease(ctx context.Context, partnership int64, node string) error {
-	_, err := s.db.pool.Exec(ctx, `DELETE FROM partnership_leases WHERE partnership = $1 AND node = $2`, partnership, node)
+	_, err := s.db.pool.Exec(ctx, `UPDATE partnership_leases SET expires = now() WHERE partnership = $1 AND node = $2`, partnership, node)
 	return err
 }
 

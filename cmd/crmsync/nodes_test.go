@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,13 @@ func TestNodesShareLeases(t *testing.T) {
 	held(map[string]int{"node-a": partnerships})
 	node("node-b")
 	held(map[string]int{"node-a": partnerships / 2, "node-b": partnerships / 2})
+	status := mustRun(t, "nodes", "--postgres", pg)
+	t.Logf("crmsync nodes:\n%s", status)
+	for _, want := range []string{"node-a", "node-b", "user0", "user5", "(token "} {
+		if !strings.Contains(status, want) {
+			t.Errorf("crmsync nodes lacks %q:\n%s", want, status)
+		}
+	}
 	stopA()
 	held(map[string]int{"node-b": partnerships})
 }

@@ -40,6 +40,7 @@ var commands = []command{
 	{"duplicates", "review contacts found twice on the first sync: list, merge, keep", runDuplicates},
 	{"carddav", "sync a user's contacts with any CardDAV address book: enable, disable, status", runCardDAV},
 	{"demo", "seed a CRM and a sandbox Outlook mailbox, run the first sync, then keep syncing", runDemo},
+	{"nodes", "show the nodes sharing a PostgreSQL CRM, who runs each partnership and its last run", runNodes},
 	{"migrate", "copy a SQLite CRM with its sync state into an empty PostgreSQL database, verifying the counts", runMigrate},
 	{"sandbox", "run a sandbox Outlook mailbox speaking Microsoft Graph's contact API", runSandbox},
 }
