@@ -54,8 +54,7 @@ func loadPages(base string) (map[string]map[string]*pageTemplate, error) {
 
 func funcs(lang, base string) template.FuncMap {
 	return template.FuncMap{
-		"t":  func(key string) string { return tr(lang, key) },
-		"tf": func(key string, args ...any) string { return fmt.Sprintf(tr(lang, key), args...) },
+		"t": func(key string) string { return tr(lang, key) },
 		// u builds a link under the base path; query pairs follow.
 		"u": func(path string, query ...string) string {
 			s := base + path
@@ -82,12 +81,6 @@ func funcs(lang, base string) template.FuncMap {
 				return v.Cs
 			}
 			return v.En
-		},
-		"percent": func(done, total int) int {
-			if total <= 0 {
-				return 0
-			}
-			return done * 100 / total
 		},
 		"lines": func(s string) []string { return strings.Split(s, "\n") },
 		"list":  func(s ...string) []string { return s },

@@ -133,8 +133,12 @@ func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User) error {
 	go func() {
 		run, err := runFirstSync(s.ctx, eng, func(pr engine.Progress) {
 			s.mu.Lock()
-			status.Done, status.Total = pr.Done, pr.Total
-			s.mu.Unlock()
+			defer s.mu.Unlock()
+			// A first sync is a bulk pass and short settling passes; the
+			// bar follows the largest, so that it never runs backwards.
+			if pr.Total >= status.Total {
+				status.Done, status.Total = pr.Done, pr.Total
+			}
 		})
 		if err == nil {
 			p.State = "active"

@@ -39,6 +39,10 @@ func TestBrowserFirstSync(t *testing.T) {
 	if v := browsertest.Run(tb, chromedp.Evaluate[float64](`document.querySelector("progress.bar").value`)); v != 100 {
 		t.Errorf("the bar ends at %v %%", v)
 	}
+	// 403 to Outlook, one to the CRM, one duplicate set aside.
+	if text := tb.Text(".stats"); !strings.Contains(text, "100 %") || !strings.Contains(text, "405 / 405") {
+		t.Errorf("progress figures at the end: %q", text)
+	}
 	counts := browsertest.Run(tb, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("[data-count]")].map(e => [e.dataset.count, e.textContent]))`))
 	// 403 CRM contacts go to Outlook (Jan too: Outlook's copy is set aside
 	// as a duplicate), "Only Outlook" comes to the CRM.
