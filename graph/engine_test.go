@@ -16,7 +16,9 @@ import (
 	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/graph/sandbox"
 	"github.com/crmsync/crmsync/internal/crmtest"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
 	"golang.org/x/crypto/bcrypt"
@@ -34,12 +36,18 @@ type engineFixture struct {
 
 func newEngineFixture(tb testing.TB, opt sandbox.Options) *engineFixture {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "crm.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "crm.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	return newEngineFixtureOn(tb, opt, db, db.SyncState())
+}
+
+// newEngineFixtureOn is newEngineFixture on a given CRM store and state.
+func newEngineFixtureOn(tb testing.TB, opt sandbox.Options, db service.Store, state engine.StateStore) *engineFixture {
+	tb.Helper()
+	ctx := context.Background()
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
 	u, err := svc.AddUser(crm.System(ctx), "alice", "pw", true)
 	if err != nil {
@@ -47,7 +55,6 @@ func newEngineFixture(tb testing.TB, opt sandbox.Options) *engineFixture {
 	}
 	sb := newSandbox(tb, opt)
 	rc := newTestClient(tb, sb.url, nil)
-	state := db.SyncState()
 	part := &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: sb.url, Mode: "automatic", Policy: engine.PolicyCRM, State: "active"}
 	if err := state.SavePartnership(ctx, part); err != nil {
 		tb.Fatal(err)
@@ -329,5 +336,39 @@ func TestEngineCountryAliasFromOutlook(t *testing.T) {
 	}
 	if back.Contact.BusinessAddress == nil || back.Contact.BusinessAddress.CountryOrRegion != "USA" {
 		t.Errorf("Outlook's country after the sync: %+v", back.Contact.BusinessAddress)
+	}
+}
+
+// BenchmarkEngineFirstSyncStores is the first sync of 3,000 CRM contacts
+// into an empty sandbox mailbox with the CRM and the sync state on SQLite
+// and on PostgreSQL, side by side (no added latency).
+func BenchmarkEngineFirstSyncStores(b *testing.B) {
+	for _, store := range []string{"sqlite", "postgres"} {
+		b.Run("store="+store, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				run := &runTB{TB: b}
+				var f *engineFixture
+				if store == "postgres" {
+					db, err := postgres.Open(context.Background(), testenv.Postgres(run))
+					if err != nil {
+						b.Fatal(err)
+					}
+					run.Cleanup(func() { db.Close() })
+					f = newEngineFixtureOn(run, sandbox.Options{}, db, db.SyncState())
+				} else {
+					f = newEngineFixture(run, sandbox.Options{})
+				}
+				f.seedCRM(b, 3000)
+				runtime.GC()
+				b.StartTimer()
+				if c := f.cycle(b); c.CreatedInRemote != 3000 {
+					b.Fatalf("counts %+v", c)
+				}
+				b.StopTimer()
+				run.cleanup()
+				b.StartTimer()
+			}
+		})
 	}
 }

@@ -110,6 +110,9 @@ func (db *DB) Write(ctx context.Context, fn func(service.Tx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if err := t.flush(); err != nil {
+			return err
+		}
 		if t.lastChange == 0 {
 			return nil
 		}

@@ -21,7 +21,63 @@ type crmTx struct {
 	// lastChange is the last change id, read once per transaction under the
 	// CRM write lock; 0 until AppendChange first needs it.
 	lastChange int64
+	// queued holds item and change writes not yet sent: they go to the
+	// server in one round trip before the next statement or the commit,
+	// not one round trip each.
+	queued pgx.Batch
 }
+
+// maxQueued bounds the writes queued before they are sent.
+const maxQueued = 512
+
+// queue adds a write to the next round trip.
+func (t *crmTx) queue(query string, args ...any) error {
+	t.queued.Queue(query, args...)
+	if t.queued.Len() >= maxQueued {
+		return t.flush()
+	}
+	return nil
+}
+
+// flush sends the queued writes.
+func (t *crmTx) flush() error {
+	if t.queued.Len() == 0 {
+		return nil
+	}
+	b := t.queued
+	t.queued = pgx.Batch{}
+	if err := t.tx.SendBatch(t.ctx, &b).Close(); err != nil {
+		return fmt.Errorf("writing items and changes: %w", err)
+	}
+	return nil
+}
+
+func (t *crmTx) query(query string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.tx.Query(t.ctx, query, args...)
+}
+
+func (t *crmTx) queryRow(query string, args ...any) pgx.Row {
+	if err := t.flush(); err != nil {
+		return errRow{err}
+	}
+	return t.tx.QueryRow(t.ctx, query, args...)
+}
+
+func (t *crmTx) exec(query string, args ...any) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(t.ctx, query, args...)
+	return err
+}
+
+// errRow is a row whose Scan fails with err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 var _ service.Tx = (*crmTx)(nil)
 
@@ -45,7 +101,7 @@ func scanItem(row pgx.CollectableRow) (*crmsync.Item, error) {
 }
 
 func (t *crmTx) items(query string, args ...any) ([]*crmsync.Item, error) {
-	rows, err := t.tx.Query(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +128,7 @@ func (t *crmTx) ListItems(folder crmsync.Folder, trashed bool) ([]*crmsync.Item,
 }
 
 func (t *crmTx) ListIdentifiers(folder crmsync.Folder) ([]service.IdentifiedItem, error) {
-	rows, err := t.tx.Query(t.ctx, "SELECT guid, version, owner, private, company_guid, contact_guid FROM items WHERE folder = $1 AND NOT trashed", string(folder))
+	rows, err := t.query("SELECT guid, version, owner, private, company_guid, contact_guid FROM items WHERE folder = $1 AND NOT trashed", string(folder))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +147,7 @@ func (t *crmTx) PutItem(it *crmsync.Item) error {
 	case crmsync.Companies:
 		name = fold(it.Get(crmsync.FieldCompanyName))
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, name_lower, fields)
+	err := t.queue(`INSERT INTO items (folder, guid, version, trashed, owner, private, company_guid, contact_guid, email1_lower, name_lower, fields)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (folder, guid) DO UPDATE SET version = excluded.version, trashed = excluded.trashed,
 			owner = excluded.owner, private = excluded.private, company_guid = excluded.company_guid,
@@ -130,7 +186,7 @@ func (t *crmTx) ContactsByEmail1(email string) ([]string, error) {
 }
 
 func (t *crmTx) strings(query string, args ...any) ([]string, error) {
-	rows, err := t.tx.Query(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +204,7 @@ func (t *crmTx) AppendChange(c crmsync.Change, snap service.Snapshot) (int64, er
 		}
 	}
 	id := t.lastChange + 1
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO changes (id, item_id, folder, guid, version, removed, at, owner, private, company_guid, contact_guid)
+	err := t.queue(`INSERT INTO changes (id, item_id, folder, guid, version, removed, at, owner, private, company_guid, contact_guid)
 		VALUES ($1, (SELECT id FROM items WHERE folder = $2 AND guid = $3), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		id, string(c.Folder), c.GUID, c.Version, c.Removed, c.At.UnixNano(), snap.Owner, snap.Private, snap.CompanyGUID, snap.ContactGUID)
 	if err != nil {
@@ -160,7 +216,7 @@ func (t *crmTx) AppendChange(c crmsync.Change, snap service.Snapshot) (int64, er
 
 func (t *crmTx) LastChangeID() (int64, error) {
 	var id int64
-	err := t.tx.QueryRow(t.ctx, "SELECT coalesce(max(id), 0) FROM changes").Scan(&id)
+	err := t.queryRow("SELECT coalesce(max(id), 0) FROM changes").Scan(&id)
 	return id, err
 }
 
@@ -188,7 +244,7 @@ func (t *crmTx) Changes(folders []crmsync.Folder, base, target int64) ([]service
 	}
 	// The item's current state comes with its last change in the range
 	// only, so each item is read and decoded once.
-	rows, err := t.tx.Query(t.ctx, `SELECT `+changeColumns+`, i.version, i.trashed,
+	rows, err := t.query(`SELECT `+changeColumns+`, i.version, i.trashed,
 			CASE WHEN c.id = max(c.id) OVER (PARTITION BY c.item_id) THEN i.fields END
 		FROM changes c LEFT JOIN items i ON i.id = c.item_id
 		WHERE c.id > $1 AND c.id <= $2 AND c.folder = ANY($3) ORDER BY c.id`, base, target, names)
@@ -222,7 +278,7 @@ func (t *crmTx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) (
 	if len(guids) == 0 {
 		return nil, nil
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT `+changeColumns+` FROM changes c WHERE c.id IN (
+	rows, err := t.query(`SELECT `+changeColumns+` FROM changes c WHERE c.id IN (
 		SELECT (SELECT max(id) FROM changes WHERE item_id = i.id AND id <= $1)
 		FROM items i WHERE i.folder = $2 AND i.guid = ANY($3))`, id, string(folder), guids)
 	if err != nil {
@@ -234,7 +290,7 @@ func (t *crmTx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) (
 const userColumns = "guid, name, full_name, password_hash, is_admin"
 
 func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) {
-	rows, err := t.tx.Query(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +311,7 @@ func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) 
 }
 
 func (t *crmTx) PutUser(u *service.UserRecord) error {
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO users (guid, name, full_name, password_hash, is_admin) VALUES ($1, $2, $3, $4, $5)
+	err := t.exec(`INSERT INTO users (guid, name, full_name, password_hash, is_admin) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (guid) DO UPDATE SET name = excluded.name, full_name = excluded.full_name,
 			password_hash = excluded.password_hash, is_admin = excluded.is_admin`,
 		u.GUID, u.Name, u.FullName, u.PasswordHash, u.IsAdmin)
@@ -286,14 +342,14 @@ func (t *crmTx) Users() ([]*service.UserRecord, error) {
 }
 
 func (t *crmTx) PutGroup(name string, rights []crmsync.Rights) error {
-	if _, err := t.tx.Exec(t.ctx, "INSERT INTO groups (name) VALUES ($1) ON CONFLICT DO NOTHING", name); err != nil {
+	if err := t.exec("INSERT INTO groups (name) VALUES ($1) ON CONFLICT DO NOTHING", name); err != nil {
 		return fmt.Errorf("writing group %s: %w", name, err)
 	}
-	if _, err := t.tx.Exec(t.ctx, "DELETE FROM group_rights WHERE group_name = $1", name); err != nil {
+	if err := t.exec("DELETE FROM group_rights WHERE group_name = $1", name); err != nil {
 		return fmt.Errorf("clearing rights of group %s: %w", name, err)
 	}
 	for _, r := range rights {
-		_, err := t.tx.Exec(t.ctx, `INSERT INTO group_rights (group_name, folder, view, edit, del, can_create, can_export)
+		err := t.exec(`INSERT INTO group_rights (group_name, folder, view, edit, del, can_create, can_export)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (group_name, folder) DO UPDATE SET view = excluded.view, edit = excluded.edit,
 				del = excluded.del, can_create = excluded.can_create, can_export = excluded.can_export`,
@@ -314,7 +370,7 @@ func (t *crmTx) Groups() (map[string][]crmsync.Rights, error) {
 	for _, n := range names {
 		out[n] = []crmsync.Rights{}
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT group_name, folder, view, edit, del, can_create, can_export FROM group_rights ORDER BY group_name, folder COLLATE "C"`)
+	rows, err := t.query(`SELECT group_name, folder, view, edit, del, can_create, can_export FROM group_rights ORDER BY group_name, folder COLLATE "C"`)
 	if err != nil {
 		return nil, err
 	}
@@ -332,14 +388,14 @@ func (t *crmTx) Groups() (map[string][]crmsync.Rights, error) {
 }
 
 func (t *crmTx) AddMember(userGUID, group string) error {
-	if _, err := t.tx.Exec(t.ctx, "INSERT INTO group_members (group_name, user_guid) VALUES ($1, $2) ON CONFLICT DO NOTHING", group, userGUID); err != nil {
+	if err := t.exec("INSERT INTO group_members (group_name, user_guid) VALUES ($1, $2) ON CONFLICT DO NOTHING", group, userGUID); err != nil {
 		return fmt.Errorf("adding %s to group %s: %w", userGUID, group, err)
 	}
 	return nil
 }
 
 func (t *crmTx) RemoveMember(userGUID, group string) error {
-	if _, err := t.tx.Exec(t.ctx, "DELETE FROM group_members WHERE group_name = $1 AND user_guid = $2", group, userGUID); err != nil {
+	if err := t.exec("DELETE FROM group_members WHERE group_name = $1 AND user_guid = $2", group, userGUID); err != nil {
 		return fmt.Errorf("removing %s from group %s: %w", userGUID, group, err)
 	}
 	return nil
@@ -350,7 +406,7 @@ func (t *crmTx) MemberOf(userGUID string) ([]string, error) {
 }
 
 func (t *crmTx) UserSettings(userGUID string) ([]crmsync.Setting, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT path, name, value FROM user_settings WHERE user_guid = $1 ORDER BY path COLLATE "C", name COLLATE "C"`, userGUID)
+	rows, err := t.query(`SELECT path, name, value FROM user_settings WHERE user_guid = $1 ORDER BY path COLLATE "C", name COLLATE "C"`, userGUID)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +418,7 @@ func (t *crmTx) UserSettings(userGUID string) ([]crmsync.Setting, error) {
 }
 
 func (t *crmTx) PutUserSetting(userGUID string, s crmsync.Setting) error {
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO user_settings (user_guid, path, name, value) VALUES ($1, $2, $3, $4)
+	err := t.exec(`INSERT INTO user_settings (user_guid, path, name, value) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_guid, path, name) DO UPDATE SET value = excluded.value`, userGUID, s.Path, s.Name, s.Value)
 	if err != nil {
 		return fmt.Errorf("writing setting %s/%s: %w", s.Path, s.Name, err)
@@ -371,14 +427,14 @@ func (t *crmTx) PutUserSetting(userGUID string, s crmsync.Setting) error {
 }
 
 func (t *crmTx) DeleteUserSetting(userGUID, path, name string) error {
-	if _, err := t.tx.Exec(t.ctx, "DELETE FROM user_settings WHERE user_guid = $1 AND path = $2 AND name = $3", userGUID, path, name); err != nil {
+	if err := t.exec("DELETE FROM user_settings WHERE user_guid = $1 AND path = $2 AND name = $3", userGUID, path, name); err != nil {
 		return fmt.Errorf("deleting setting %s/%s: %w", path, name, err)
 	}
 	return nil
 }
 
 func (t *crmTx) GlobalSettings() (map[string]string, error) {
-	rows, err := t.tx.Query(t.ctx, "SELECT name, value FROM global_settings")
+	rows, err := t.query("SELECT name, value FROM global_settings")
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +448,7 @@ func (t *crmTx) GlobalSettings() (map[string]string, error) {
 }
 
 func (t *crmTx) PutGlobalSetting(name, value string) error {
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO global_settings (name, value) VALUES ($1, $2)
+	err := t.exec(`INSERT INTO global_settings (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	if err != nil {
 		return fmt.Errorf("writing global setting %s: %w", name, err)
@@ -403,7 +459,7 @@ func (t *crmTx) PutGlobalSetting(name, value string) error {
 const enumColumns = "guid, enum_type, en, cs, is_system, rank"
 
 func (t *crmTx) enums(query string, args ...any) ([]crmsync.EnumValue, error) {
-	rows, err := t.tx.Query(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +492,7 @@ func (t *crmTx) PutEnumValue(v crmsync.EnumValue) error {
 	if v.IsSystem {
 		sys = 1
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO enum_values (guid, enum_type, en, cs, is_system, rank) VALUES ($1, $2, $3, $4, $5, $6)
+	err := t.exec(`INSERT INTO enum_values (guid, enum_type, en, cs, is_system, rank) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (guid) DO UPDATE SET enum_type = excluded.enum_type, en = excluded.en, cs = excluded.cs,
 			is_system = excluded.is_system, rank = excluded.rank`,
 		v.GUID, v.EnumType, v.En, v.Cs, sys, v.Rank)
@@ -447,7 +503,7 @@ func (t *crmTx) PutEnumValue(v crmsync.EnumValue) error {
 }
 
 func (t *crmTx) AdditionalFields() ([]crmsync.AdditionalField, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT folder, field_id, name, type, rank, comment FROM additional_fields ORDER BY folder COLLATE "C", field_id`)
+	rows, err := t.query(`SELECT folder, field_id, name, type, rank, comment FROM additional_fields ORDER BY folder COLLATE "C", field_id`)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +522,7 @@ func (t *crmTx) AdditionalFields() ([]crmsync.AdditionalField, error) {
 }
 
 func (t *crmTx) PutAdditionalField(f crmsync.AdditionalField) error {
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO additional_fields (folder, field_id, name, type, rank, comment) VALUES ($1, $2, $3, $4, $5, $6)
+	err := t.exec(`INSERT INTO additional_fields (folder, field_id, name, type, rank, comment) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (folder, field_id) DO UPDATE SET name = excluded.name, type = excluded.type, rank = excluded.rank, comment = excluded.comment`,
 		string(f.Folder), f.FieldID, f.Name, f.Type, f.Rank, f.Comment)
 	if err != nil {
