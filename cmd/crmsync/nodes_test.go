@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -20,7 +22,8 @@ import (
 
 // TestNodesShareLeases: two `serve` nodes on one PostgreSQL split six
 // active partnerships evenly, each held by one node only; when one node
-// stops, the other takes all of them over.
+// stops, the other takes all of them over. `crmsync nodes` and /metrics
+// (administrators only) say so.
 func TestNodesShareLeases(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -36,6 +39,9 @@ func TestNodesShareLeases(t *testing.T) {
 	}
 	defer db.Close()
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	if _, err := svc.AddUser(crmsync.System(ctx), "boss", "boss-pw", true); err != nil {
+		t.Fatal(err)
+	}
 	const partnerships = 6
 	for i := range partnerships {
 		u, err := svc.AddUser(crmsync.System(ctx), fmt.Sprintf("user%d", i), "pw", false)
@@ -49,9 +55,21 @@ func TestNodesShareLeases(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	node := func(name string) func() {
-		_, _, stop := startStoppableServe(t, "--postgres", pg, "--db", dir+"/"+name+".db", "--node", name, "--lease", "1s")
-		return stop
+	node := func(name string) (string, func()) {
+		base, _, stop := startStoppableServe(t, "--postgres", pg, "--db", dir+"/"+name+".db", "--node", name, "--lease", "1s")
+		return base, stop
+	}
+	metrics := func(base, user, password string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.SetBasicAuth(user, password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
 	}
 	// held waits until the leases are spread as want says (node → count).
 	held := func(want map[string]int) {
@@ -74,10 +92,22 @@ func TestNodesShareLeases(t *testing.T) {
 		}
 		t.Fatalf("leases held %v, want %v", got, want)
 	}
-	stopA := node("node-a")
+	_, stopA := node("node-a")
 	held(map[string]int{"node-a": partnerships})
-	node("node-b")
+	baseB, _ := node("node-b")
 	held(map[string]int{"node-a": partnerships / 2, "node-b": partnerships / 2})
+	if code, _ := metrics(baseB, "user0", "pw"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics for a user who is no administrator: %d", code)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, m := metrics(baseB, "boss", "boss-pw")
+		if code == http.StatusOK && strings.Contains(m, "crmsync_partnerships_running 3\n") && strings.Contains(m, "crmsync_lease_takeovers_total 3\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics of node-b: %d\n%s", code, m)
+		}
+	}
 	status := mustRun(t, "nodes", "--postgres", pg)
 	t.Logf("crmsync nodes:\n%s", status)
 	for _, want := range []string{"node-a", "node-b", "user0", "user5", "(token "} {
@@ -87,4 +117,13 @@ func TestNodesShareLeases(t *testing.T) {
 	}
 	stopA()
 	held(map[string]int{"node-b": partnerships})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, m := metrics(baseB, "boss", "boss-pw")
+		if strings.Contains(m, "crmsync_lease_takeovers_total 6\n") && strings.Contains(m, "crmsync_partnerships_running 6\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics of node-b after node-a stopped:\n%s", m)
+		}
+	}
 }

@@ -114,8 +114,12 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 		// CRM writes of every node wake this node's workers.
 		s.Go("change notifications", func(ctx context.Context) error { return pg.ListenChanges(ctx, d.svc.Notify) })
 	}
+	w := &workers{s: s, d: d, running: map[int64]*worker{}, metrics: newSyncMetrics()}
+	var mu sync.Mutex // running is read by /metrics while the pass changes it
+	w.mu = &mu
+	w.metrics.running = func() int { mu.Lock(); defer mu.Unlock(); return len(w.running) }
+	s.Mux.Handle("GET /metrics", w.metrics.handler(s.CRM))
 	s.Go("sync workers", func(ctx context.Context) error {
-		w := &workers{s: s, d: d, running: map[int64]*worker{}}
 		defer w.wg.Wait()
 		interval := 10 * time.Second
 		if w.leased() {
@@ -141,7 +145,9 @@ type workers struct {
 	s       *Server
 	d       *syncDeps
 	running map[int64]*worker
+	mu      *sync.Mutex // guards running
 	wg      sync.WaitGroup
+	metrics *syncMetrics
 }
 
 type worker struct {
@@ -154,6 +160,8 @@ func (w *workers) leased() bool { return w.s.DB.pg != nil }
 // pass starts and stops workers to match the active partnerships and, on
 // PostgreSQL, the leases this node holds.
 func (w *workers) pass(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	list, err := w.d.state.Partnerships(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -201,11 +209,15 @@ func (w *workers) pass(ctx context.Context) {
 			if cur != nil { // lost to another node: it runs the partnership now
 				cur.cancel()
 				delete(w.running, p.ID)
+				w.metrics.forget(p.ID)
 			}
 			continue
 		}
 		if cur != nil && cur.token == l.Token {
 			continue // renewed
+		}
+		if l.Token > 1 {
+			w.metrics.tookOver()
 		}
 		if cur != nil { // our lease lapsed and was taken again: restart under the new token
 			cur.cancel()
@@ -233,7 +245,11 @@ func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine
 	u, _ := w.d.userByGUID(ctx, p.User)
 	wctx, cancel := context.WithCancel(ctx)
 	w.running[p.ID] = &worker{cancel: cancel, token: token}
-	r := &engine.Runner{Engine: eng, Changes: w.d.svc.WatchChanges(wctx), PollInterval: w.s.PollInterval, OnRun: logRun(w.s.Env, u.Name)}
+	logged := logRun(w.s.Env, u.Name)
+	r := &engine.Runner{Engine: eng, Changes: w.d.svc.WatchChanges(wctx), PollInterval: w.s.PollInterval, OnRun: func(run *engine.Run, err error) {
+		w.metrics.observe(p.ID, run, err)
+		logged(run, err)
+	}}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); r.Run(wctx) }()
 	w.s.Logger.Info("sync worker started", "user", u.Name, "node", w.s.Node)
@@ -246,6 +262,7 @@ func (w *workers) stop(ctx context.Context, id int64) {
 		cur.cancel()
 		delete(w.running, id)
 	}
+	w.metrics.forget(id)
 	if w.leased() {
 		if err := w.s.DB.pg.SyncState().ReleaseLease(context.WithoutCancel(ctx), id, w.s.Node); err != nil {
 			w.s.Logger.Warn("releasing a lease", "partnership", id, "err", err)
@@ -254,6 +271,8 @@ func (w *workers) stop(ctx context.Context, id int64) {
 }
 
 func (w *workers) stopAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for id := range w.running {
 		w.stop(context.Background(), id)
 	}
