@@ -16,19 +16,22 @@ import (
 // user's Outlook partnership. The implementation holds every rule (what
 // a prerequisite is, which states exist); the tab only shows and asks.
 type Sync interface {
-	// Outlook is the user's Outlook sync now, its prerequisites checked
-	// (the mailbox is asked whether it answers once connected).
-	Outlook(ctx context.Context, u *crmsync.User) (*SyncState, error)
+	// Partnership is the user's sync of kind ("outlook" or "carddav")
+	// now, its prerequisites checked (the remote is asked whether it
+	// answers once connected).
+	Partnership(ctx context.Context, u *crmsync.User, kind string) (*SyncState, error)
 	// State is the user's Outlook sync state alone ("none" when not
 	// connected), cheap enough for a list of every user.
 	State(ctx context.Context, u *crmsync.User) (string, error)
 	// ConnectSandbox connects the user to the sandbox mailbox at url.
 	ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error
-	// Enable turns sync on (EPRECONDITION naming what is missing); the
-	// first sync then waits for StartFirstSync.
-	Enable(ctx context.Context, u *crmsync.User, o SyncOptions) error
-	// StartFirstSync runs the first sync in the background.
-	StartFirstSync(ctx context.Context, u *crmsync.User) error
+	// ConnectCardDAV connects the user to a CardDAV address book.
+	ConnectCardDAV(ctx context.Context, u *crmsync.User, a CardDAVAccount) error
+	// Enable turns sync of kind on (EPRECONDITION naming what is
+	// missing); the first sync then waits for StartFirstSync.
+	Enable(ctx context.Context, u *crmsync.User, kind string, o SyncOptions) error
+	// StartFirstSync runs the first sync of kind in the background.
+	StartFirstSync(ctx context.Context, u *crmsync.User, kind string) error
 	// FirstSync is the user's running or last first sync started here, or nil.
 	FirstSync(u *crmsync.User) *RunStatus
 	// Duplicates are the Outlook contacts a first sync set aside as
@@ -55,8 +58,13 @@ type FieldPair struct {
 	Differs            bool
 }
 
+// CardDAVAccount reaches an address book; the password is stored
+// owner-only beside the database, never shown again.
+type CardDAVAccount struct{ URL, Username, Password, Book string }
+
 // SyncState is a partnership as the tab shows it.
 type SyncState struct {
+	Kind      string // outlook or carddav
 	Connected bool
 	Where     string // the mailbox, e.g. the sandbox URL
 	State     string // off, first-sync-pending or active
@@ -149,8 +157,12 @@ func (h *Handler) mark(w http.ResponseWriter, r *http.Request, rq *request) {
 // firstSyncWaits reports whether the user turned sync on and answered
 // Later, so that the question comes again at this sign-in.
 func (h *Handler) firstSyncWaits(rq *request) bool {
-	st, err := h.sync.Outlook(rq.ctx, rq.s.user)
-	return err == nil && st.State == "first-sync-pending"
+	for _, kind := range syncKinds {
+		if st, err := h.sync.Partnership(rq.ctx, rq.s.user, kind); err == nil && st.State == "first-sync-pending" {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) syncRoutes(m *http.ServeMux) {
@@ -160,6 +172,7 @@ func (h *Handler) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /mycontacts", h.authed(h.myContacts))
 	m.HandleFunc("POST /mycontacts/mark", h.authed(h.mark))
 	m.HandleFunc("POST /mycontacts/connect", h.authed(h.connect))
+	m.HandleFunc("POST /mycontacts/carddav", h.authed(h.connectCardDAV))
 	m.HandleFunc("POST /mycontacts/enable", h.authed(h.enable))
 	m.HandleFunc("POST /mycontacts/firstsync", h.authed(h.firstSync))
 	m.HandleFunc("GET /mycontacts/progress", h.authed(h.progress))
@@ -205,18 +218,59 @@ func (h *Handler) myContacts(w http.ResponseWriter, r *http.Request, rq *request
 	h.renderMyContacts(w, r, rq, http.StatusOK, "")
 }
 
+// syncKinds are the partnerships the tab shows, in order.
+var syncKinds = []string{"outlook", "carddav"}
+
+// partnerView is one partnership's section of the tab.
+type partnerView struct {
+	S     *SyncState
+	Ready bool // every prerequisite ticked
+}
+
 func (h *Handler) renderMyContacts(w http.ResponseWriter, r *http.Request, rq *request, status int, errMsg string) {
-	st, err := h.sync.Outlook(rq.ctx, rq.s.user)
-	if err != nil {
-		h.fail(w, r, rq, err)
-		return
-	}
-	allOK := true
-	for _, c := range st.Checks {
-		allOK = allOK && c.OK
+	var parts []partnerView
+	for _, kind := range syncKinds {
+		st, err := h.sync.Partnership(rq.ctx, rq.s.user, kind)
+		if err != nil {
+			h.fail(w, r, rq, err)
+			return
+		}
+		pv := partnerView{S: st, Ready: true}
+		for _, c := range st.Checks {
+			pv.Ready = pv.Ready && c.OK
+		}
+		parts = append(parts, pv)
 	}
 	h.render(w, r, status, "mycontacts", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "nav.mycontacts"), Error: errMsg,
-		Data: map[string]any{"S": st, "Ready": allOK, "Run": h.sync.FirstSync(rq.s.user)}}))
+		Data: map[string]any{"Parts": parts, "Run": h.sync.FirstSync(rq.s.user)}}))
+}
+
+// kindOf reads the form's partnership kind.
+func kindOf(r *http.Request) (string, error) {
+	k := r.PostFormValue("kind")
+	if k == "" {
+		k = "outlook"
+	}
+	for _, known := range syncKinds {
+		if k == known {
+			return k, nil
+		}
+	}
+	return "", crmsync.Errorf(crmsync.EINVALID, "unknown sync kind %q", k)
+}
+
+func (h *Handler) connectCardDAV(w http.ResponseWriter, r *http.Request, rq *request) {
+	a := CardDAVAccount{URL: strings.TrimSpace(r.PostFormValue("url")), Username: strings.TrimSpace(r.PostFormValue("username")),
+		Password: r.PostFormValue("password"), Book: strings.TrimSpace(r.PostFormValue("book"))}
+	if !strings.HasPrefix(a.URL, "http://") && !strings.HasPrefix(a.URL, "https://") || a.Username == "" || a.Password == "" {
+		h.renderMyContacts(w, r, rq, http.StatusBadRequest, tr(rq.lang, "err.invalid")+" "+tr(rq.lang, "sync.badcarddav"))
+		return
+	}
+	if err := h.sync.ConnectCardDAV(rq.ctx, rq.s.user, a); err != nil {
+		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
+		return
+	}
+	h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "sync.connectedbook"))
 }
 
 func (h *Handler) connect(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -234,7 +288,11 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request, rq *request) {
 
 func (h *Handler) enable(w http.ResponseWriter, r *http.Request, rq *request) {
 	o := SyncOptions{Mode: r.PostFormValue("mode"), Filter: strings.TrimSpace(r.PostFormValue("filter")), Policy: r.PostFormValue("policy")}
-	if err := h.sync.Enable(rq.ctx, rq.s.user, o); err != nil {
+	kind, err := kindOf(r)
+	if err == nil {
+		err = h.sync.Enable(rq.ctx, rq.s.user, kind, o)
+	}
+	if err != nil {
 		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
 		return
 	}
@@ -249,7 +307,11 @@ func (h *Handler) firstSync(w http.ResponseWriter, r *http.Request, rq *request)
 		h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "sync.later"))
 		return
 	}
-	if err := h.sync.StartFirstSync(rq.ctx, rq.s.user); err != nil {
+	kind, err := kindOf(r)
+	if err == nil {
+		err = h.sync.StartFirstSync(rq.ctx, rq.s.user, kind)
+	}
+	if err != nil {
 		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
 		return
 	}

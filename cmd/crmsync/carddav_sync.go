@@ -68,17 +68,12 @@ func carddavEnable(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeSecret(d.loc, u.Name, "carddav", pw); err != nil {
-		return fmt.Errorf("storing the CardDAV password: %w", err)
-	}
 	rc := remoteConfig{URL: *url, Username: *username, AddressBook: *book, DuplicatesBook: *dupBook}
-	p, err := d.state.Partnership(ctx, u.GUID, "carddav")
-	switch crmsync.ErrorCode(err) {
-	case "":
-		p.Remote, p.Policy = rc.String(), pol
-	case crmsync.ENOTFOUND:
-		p = &engine.Partnership{User: u.GUID, Kind: "carddav", Remote: rc.String(), Mode: "automatic", Policy: pol, State: "off"}
-	default:
+	if err := d.connectCardDAV(ctx, u, rc, pw, pol); err != nil {
+		return err
+	}
+	p, err := d.partnershipOf(ctx, u, "carddav")
+	if err != nil {
 		return err
 	}
 	eng, err := d.checkedEngine(ctx, p, u)
@@ -121,4 +116,22 @@ func carddavStateCommand(ctx context.Context, env *Env, sub string, args []strin
 	}
 	printRuns(env.Stdout, runs)
 	return nil
+}
+
+// connectCardDAV stores the book's password (owner-only) and rc as u's
+// CardDAV partnership, keeping the sync state of an earlier one.
+func (d *syncDeps) connectCardDAV(ctx context.Context, u *crmsync.User, rc remoteConfig, password string, pol engine.Policy) error {
+	if err := writeSecret(d.loc, u.Name, "carddav", password); err != nil {
+		return fmt.Errorf("storing the CardDAV password: %w", err)
+	}
+	p, err := d.state.Partnership(ctx, u.GUID, "carddav")
+	switch crmsync.ErrorCode(err) {
+	case "":
+		p.Remote, p.Policy = rc.String(), pol
+	case crmsync.ENOTFOUND:
+		p = &engine.Partnership{User: u.GUID, Kind: "carddav", Remote: rc.String(), Mode: "automatic", Policy: pol, State: "off"}
+	default:
+		return err
+	}
+	return d.state.SavePartnership(ctx, p)
 }

@@ -47,11 +47,11 @@ type webSync struct {
 	runs map[string]*web.RunStatus // by user GUID; the latest first sync started here
 }
 
-func (s *webSync) Outlook(ctx context.Context, u *crmsync.User) (*web.SyncState, error) {
+func (s *webSync) Partnership(ctx context.Context, u *crmsync.User, kind string) (*web.SyncState, error) {
 	ctx = wiring(ctx)
-	st := &web.SyncState{State: "off"}
+	st := &web.SyncState{Kind: kind, State: "off"}
 	var reach func(context.Context) error
-	p, err := s.d.state.Partnership(ctx, u.GUID, "outlook")
+	p, err := s.d.state.Partnership(ctx, u.GUID, kind)
 	switch crmsync.ErrorCode(err) {
 	case "":
 		rc, err := parseRemote(p.Remote)
@@ -60,7 +60,9 @@ func (s *webSync) Outlook(ctx context.Context, u *crmsync.User) (*web.SyncState,
 		}
 		st.Connected, st.State, st.Mode, st.Filter, st.Policy = true, p.State, p.Mode, p.Filter, string(p.Policy)
 		st.Where = rc.Sandbox
-		if st.Where == "" {
+		if kind == "carddav" {
+			st.Where = rc.URL
+		} else if st.Where == "" {
 			st.Where = "Microsoft 365"
 		}
 		if r, err := s.d.remoteReplica(ctx, p, u); err == nil {
@@ -78,6 +80,12 @@ func (s *webSync) Outlook(ctx context.Context, u *crmsync.User) (*web.SyncState,
 	return st, nil
 }
 
+func (s *webSync) ConnectCardDAV(ctx context.Context, u *crmsync.User, a web.CardDAVAccount) error {
+	ctx = wiring(ctx)
+	rc := remoteConfig{URL: a.URL, Username: a.Username, AddressBook: a.Book}
+	return s.d.connectCardDAV(ctx, u, rc, a.Password, engine.PolicyNewest)
+}
+
 func (s *webSync) ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error {
 	ctx = wiring(ctx)
 	_, err := s.d.connectOutlook(ctx, u, remoteConfig{Sandbox: url})
@@ -87,18 +95,24 @@ func (s *webSync) ConnectSandbox(ctx context.Context, u *crmsync.User, url strin
 	return err
 }
 
-func (s *webSync) Enable(ctx context.Context, u *crmsync.User, o web.SyncOptions) error {
+func (s *webSync) Enable(ctx context.Context, u *crmsync.User, kind string, o web.SyncOptions) error {
 	ctx = wiring(ctx)
 	opts, err := parseSyncOptions(o.Mode, o.Filter, o.Policy)
 	if err != nil {
 		return err
 	}
-	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	p, err := s.d.partnershipOf(ctx, u, kind)
 	if err != nil {
 		return err
 	}
-	if _, err := s.d.enableOutlook(ctx, u, p, opts); err != nil {
-		return err
+	if kind == "carddav" {
+		p.Policy = opts.policy // a book syncs every visible contact, as carddav enable does
+		_, err = s.d.checkedEngine(ctx, p, u)
+	} else {
+		_, err = s.d.enableOutlook(ctx, u, p, opts)
+	}
+	if err != nil {
+		return remoteRefused(err)
 	}
 	p.State = "active"
 	if !p.Synced {
@@ -107,7 +121,7 @@ func (s *webSync) Enable(ctx context.Context, u *crmsync.User, o web.SyncOptions
 	return s.d.state.SavePartnership(ctx, p)
 }
 
-func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User) error {
+func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User, kind string) error {
 	ctx = wiring(ctx)
 	s.mu.Lock()
 	if r := s.runs[u.GUID]; r != nil && !r.Finished {
@@ -115,7 +129,7 @@ func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User) error {
 		return nil // already running: the page shows its progress
 	}
 	s.mu.Unlock()
-	p, err := s.d.partnershipOf(ctx, u, "outlook")
+	p, err := s.d.partnershipOf(ctx, u, kind)
 	if err != nil {
 		return err
 	}
@@ -124,7 +138,7 @@ func (s *webSync) StartFirstSync(ctx context.Context, u *crmsync.User) error {
 	}
 	eng, err := s.d.checkedEngine(ctx, p, u)
 	if err != nil {
-		return err
+		return remoteRefused(err)
 	}
 	status := &web.RunStatus{Started: time.Now()}
 	s.mu.Lock()
@@ -291,4 +305,13 @@ func (s *webSync) State(ctx context.Context, u *crmsync.User) (string, error) {
 		return "none", nil
 	}
 	return "", err
+}
+
+// remoteRefused turns a remote's refusal of its credentials into the
+// missing prerequisite it is: EUNAUTHORIZED would mean the web session.
+func remoteRefused(err error) error {
+	if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
+		return &crmsync.Error{Code: crmsync.EPRECONDITION, Message: "the remote refused the user name or password: connect again", Err: err}
+	}
+	return err
 }

@@ -20,7 +20,7 @@ func TestBrowserFirstSync(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#sandbox"), w.mailbox),
 		chromedp.Click(chromedp.CSS(`form[action="/mycontacts/connect"] button`)),
 		chromedp.WaitVisible(chromedp.CSS("ul.checks")))
-	if text := tb.Text("ul.checks"); !strings.Contains(text, "Right to export contacts") || !strings.Contains(text, "The mailbox answers") {
+	if text := tb.Text("ul.checks"); !strings.Contains(text, "Right to export contacts") || !strings.Contains(text, "The mailbox or address book answers") {
 		t.Fatalf("prerequisites:\n%s", text)
 	}
 	if n := browsertest.Run(tb, chromedp.Evaluate[int](`document.querySelectorAll("ul.checks li.missing").length`)); n != 0 {

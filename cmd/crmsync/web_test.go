@@ -129,7 +129,7 @@ func TestWebFirstSync(t *testing.T) {
 	}
 	tab = c.get("/mycontacts")
 	if !strings.Contains(tab, `<li class="missing">Right to export contacts`) || !strings.Contains(tab, `<li class="ok">Right to create contacts`) ||
-		!strings.Contains(tab, `<li class="ok">The mailbox answers`) {
+		!strings.Contains(tab, `<li class="ok">The mailbox or address book answers`) {
 		t.Fatalf("prerequisites without the Export right:\n%s", tab)
 	}
 	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusPreconditionFailed || !strings.Contains(body, "export") {
@@ -412,5 +412,50 @@ func TestWebManualMarks(t *testing.T) {
 	}
 	if page := c.get("/contacts/" + eva); !strings.Contains(page, `aria-pressed="false"`) {
 		t.Error("Eva still shown marked")
+	}
+}
+
+// The same tab for a CardDAV book: another crmsync serves it on loopback.
+func TestWebCardDAVFirstSync(t *testing.T) {
+	w := newSyncWorld(t, 0)
+	w.grantExport(t)
+	peerDB := filepath.Join(t.TempDir(), "peer.db")
+	mustRun(t, "group", "set", "sales", "--module", "Contacts,Companies,Journal", "--view", "All", "--edit", "All", "--delete", "All", "--create", "--export", "--db", peerDB)
+	mustRun(t, "user", "add", "bob", "--password", "phone-pw", "--group", "sales", "--db", peerDB)
+	peer, _ := startServe(t, "--db", peerDB)
+
+	c := newWebClient(t, w.ui)
+	c.signIn("alice", "alice-pw")
+	if st, body := c.post("/mycontacts", "/mycontacts/carddav", url.Values{"url": {peer + "/"}, "username": {"bob"}}); st != http.StatusBadRequest || !strings.Contains(body, "the password of the address book") {
+		t.Errorf("connecting without a password: %d", st)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/carddav", url.Values{"url": {peer + "/"}, "username": {"bob"}, "password": {"wrong"}}); st != http.StatusSeeOther {
+		t.Fatalf("connect: %d", st)
+	}
+	tab := c.get("/mycontacts")
+	if !strings.Contains(tab, `<li class="missing">The mailbox or address book answers`) {
+		t.Fatalf("a wrong password does not show as a missing prerequisite:\n%s", tab)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/enable", url.Values{"kind": {"carddav"}, "mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusPreconditionFailed {
+		t.Errorf("enabling with a wrong password: %d", st)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/carddav", url.Values{"url": {peer + "/"}, "username": {"bob"}, "password": {"phone-pw"}}); st != http.StatusSeeOther {
+		t.Fatalf("connect again: %d", st)
+	}
+	if st, body := c.post("/mycontacts", "/mycontacts/enable", url.Values{"kind": {"carddav"}, "mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusSeeOther {
+		t.Fatalf("enable: %d\n%s", st, body)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/firstsync", url.Values{"kind": {"carddav"}, "answer": {"now"}}); st != http.StatusSeeOther {
+		t.Fatalf("now: %d", st)
+	}
+	if _, done := c.events("/mycontacts/events"); done == nil || done["createdInRemote"] != 3.0 || done["errors"] != 0.0 {
+		t.Errorf("CardDAV first sync summary %v", done)
+	}
+	p, err := w.d.state.Partnership(context.Background(), w.alice.GUID, "carddav")
+	if err != nil || p.State != "active" {
+		t.Errorf("CardDAV partnership after the first sync: %+v %v", p, err)
+	}
+	if st, _ := c.post("/mycontacts", "/mycontacts/enable", url.Values{"kind": {"fax"}, "mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusBadRequest {
+		t.Errorf("an unknown kind: %d", st)
 	}
 }
