@@ -95,13 +95,15 @@ func TestBrowser(t *testing.T) {
 	root.Shots("admin")
 
 	// Bob, in a browser of his own, does not see alice's private contact.
-	bob := browsertest.New(t)
+	// His browser asks for Czech.
+	bob := browsertest.NewIn(t, "cs")
 	bob.SignIn(base, "bob", "bob-pw")
-	if text := bob.Text("main"); !strings.Contains(text, "Karel") || strings.Contains(text, "Nováková") {
+	if text := bob.Text("main"); !strings.Contains(text, "Karel") || strings.Contains(text, "Nováková") || !strings.Contains(text, "Kontakty") {
 		t.Fatalf("bob's contacts:\n%s", text)
 	}
+	bob.Shots("contacts-cs")
 	bob.Do(chromedp.Navigate(base + "/contacts/" + guid))
-	if text := bob.Text("main"); strings.Contains(text, "Nováková") || !strings.Contains(text, "Not found") {
+	if text := bob.Text("main"); strings.Contains(text, "Nováková") || !strings.Contains(text, "Nenalezeno") {
 		t.Fatalf("bob opening alice's private contact:\n%s", text)
 	}
 }

@@ -22,10 +22,14 @@ type Tab struct {
 
 // New starts a Chromium (skipping, or failing under CI=true, without
 // one) and returns its first tab; it stops with the test.
-func New(t *testing.T) *Tab {
+func New(t *testing.T) *Tab { return NewIn(t, "en") }
+
+// NewIn is New with the browser asking for pages in lang (Accept-Language).
+func NewIn(t *testing.T, lang string) *Tab {
 	t.Helper()
 	path := testenv.Chromium(t)
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900)}
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("accept-lang", lang)}
 	for _, f := range testenv.ChromiumFlags {
 		opts = append(opts, chromedp.Flag(strings.TrimPrefix(f, "--"), true))
 	}
