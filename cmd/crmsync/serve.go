@@ -169,6 +169,9 @@ func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, loc dbLocation)
 		return fmt.Errorf("generating a password: %w", err)
 	}
 	if _, err := crm.AddUser(sys, "admin", hex.EncodeToString(secret[:]), true); err != nil {
+		if crmsync.ErrorCode(err) == crmsync.EEXISTS {
+			return nil // another node sharing the database created it meanwhile
+		}
 		return fmt.Errorf("creating the admin user: %w", err)
 	}
 	fmt.Fprintln(env.Stdout, "Created the administrator 'admin' on this new database. Set its password with:")
