@@ -113,6 +113,9 @@ type CRM interface {
 	// Administration: administrators or System(ctx) only.
 	AddUser(ctx context.Context, name, password string, admin bool) (*User, error)
 	SetPassword(ctx context.Context, name, password string) error
+	// SetDisabled disables a user (no sign-in, sessions and syncs end) or
+	// enables them again; the last enabled administrator stays enabled.
+	SetDisabled(ctx context.Context, name string, disabled bool) error
 	Users(ctx context.Context) ([]*User, error)
 	// UserByName returns a user by login name (ENOTFOUND if none).
 	UserByName(ctx context.Context, name string) (*User, error)

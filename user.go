@@ -9,6 +9,9 @@ type User struct {
 	FullName string
 	IsAdmin  bool // an administrator has every right on every module, but still not on others' private items
 	Groups   []string
+	// Disabled users cannot sign in; every session and sync of theirs is
+	// refused from the next call on, the same check as PasswordStamp's.
+	Disabled bool
 	// PasswordStamp identifies the password this User signed in with;
 	// Authenticate sets it. The service refuses a stamped User once that
 	// password has changed, which ends every session built on it (API,

@@ -36,7 +36,7 @@ var importTables = []importTable{
 		bools: []string{"trashed", "private"}},
 	{name: "changes", columns: []string{"id", "item_id", "folder", "guid", "version", "removed", "at", "owner", "private", "company_guid", "contact_guid"},
 		bools: []string{"removed", "private"}},
-	{name: "users", columns: []string{"guid", "name", "full_name", "password_hash", "is_admin"}, bools: []string{"is_admin"}},
+	{name: "users", columns: []string{"guid", "name", "full_name", "password_hash", "is_admin", "disabled"}, bools: []string{"is_admin", "disabled"}},
 	{name: "groups", columns: []string{"name"}},
 	{name: "group_rights", columns: []string{"group_name", "folder", "view", "edit", "del", "can_create", "can_export"}, bools: []string{"can_create", "can_export"}},
 	{name: "group_members", columns: []string{"group_name", "user_guid"}},

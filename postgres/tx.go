@@ -287,7 +287,7 @@ func (t *crmTx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) (
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (service.LoggedChange, error) { return scanChange(row) })
 }
 
-const userColumns = "guid, name, full_name, password_hash, is_admin"
+const userColumns = "guid, name, full_name, password_hash, is_admin, disabled"
 
 func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) {
 	rows, err := t.query(query, args...)
@@ -296,7 +296,7 @@ func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) 
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*service.UserRecord, error) {
 		var u service.UserRecord
-		err := row.Scan(&u.GUID, &u.Name, &u.FullName, &u.PasswordHash, &u.IsAdmin)
+		err := row.Scan(&u.GUID, &u.Name, &u.FullName, &u.PasswordHash, &u.IsAdmin, &u.Disabled)
 		return &u, err
 	})
 	if err != nil {
@@ -311,10 +311,10 @@ func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) 
 }
 
 func (t *crmTx) PutUser(u *service.UserRecord) error {
-	err := t.exec(`INSERT INTO users (guid, name, full_name, password_hash, is_admin) VALUES ($1, $2, $3, $4, $5)
+	err := t.exec(`INSERT INTO users (guid, name, full_name, password_hash, is_admin, disabled) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (guid) DO UPDATE SET name = excluded.name, full_name = excluded.full_name,
-			password_hash = excluded.password_hash, is_admin = excluded.is_admin`,
-		u.GUID, u.Name, u.FullName, u.PasswordHash, u.IsAdmin)
+			password_hash = excluded.password_hash, is_admin = excluded.is_admin, disabled = excluded.disabled`,
+		u.GUID, u.Name, u.FullName, u.PasswordHash, u.IsAdmin, u.Disabled)
 	if err != nil {
 		return fmt.Errorf("writing user %s: %w", u.Name, err)
 	}

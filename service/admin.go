@@ -115,6 +115,65 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	})
 }
 
+// SetDisabled implements crmsync.CRM: administrators or the system only;
+// ENOTFOUND for an unknown user. A disabled user's sign-ins are answered
+// like a wrong password and every call of theirs (API, CardDAV, web and
+// bearer sessions, sync runs) is refused from the next one on, as after a
+// password change. Disabling the last enabled administrator is refused
+// (EPRECONDITION), so that someone can always enable users again.
+func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) error {
+	changed := false
+	err := s.write(ctx, func(ss *session) error {
+		if err := ss.requireAdmin("disable or enable users"); err != nil {
+			return err
+		}
+		u, err := ss.tx.UserByName(canonicalName(name))
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return crmsync.Errorf(crmsync.ENOTFOUND, "no user %s", name)
+		}
+		if u.Disabled == disabled {
+			return nil
+		}
+		if disabled && u.IsAdmin {
+			if err := ss.keepAnAdmin(u.GUID); err != nil {
+				return err
+			}
+		}
+		u.Disabled = disabled
+		if err := ss.tx.PutUser(u); err != nil {
+			return err
+		}
+		changed = true
+		return ss.appendPermissionChange(u.GUID)
+	})
+	if err == nil && changed {
+		msg := "user enabled"
+		if disabled {
+			msg = "user disabled"
+		}
+		s.log.InfoContext(ctx, msg, "user", canonicalName(name))
+	}
+	return err
+}
+
+// keepAnAdmin refuses to disable the administrator guid when no other
+// enabled administrator would be left.
+func (ss *session) keepAnAdmin(guid string) error {
+	us, err := ss.tx.Users()
+	if err != nil {
+		return err
+	}
+	for _, o := range us {
+		if o.IsAdmin && !o.Disabled && o.GUID != guid {
+			return nil
+		}
+	}
+	return crmsync.Errorf(crmsync.EPRECONDITION, "cannot disable the last enabled administrator: make another user an administrator first")
+}
+
 // Users implements crmsync.CRM: administrators or the system only.
 func (s *Service) Users(ctx context.Context) ([]*crmsync.User, error) {
 	var out []*crmsync.User

@@ -69,6 +69,12 @@ func (s *Service) Authenticate(ctx context.Context, name, passwordMD5 string) (*
 		s.log.WarnContext(ctx, "sign-in failed", "user", logName(name), "addr", addr, "known_user", u != nil)
 		return nil, errWrongPassword
 	}
+	if u.Disabled {
+		// Answered, timed and counted like a wrong password, so that the
+		// answer tells nobody the password was right.
+		s.log.WarnContext(ctx, "sign-in refused", "user", logName(name), "addr", addr, "reason", "user disabled")
+		return nil, errWrongPassword
+	}
 	s.limiter.succeeded(a)
 	user := u.User
 	user.PasswordStamp = passwordStamp(u.PasswordHash)

@@ -150,6 +150,9 @@ func callerIn(ctx context.Context, tx Tx) (*caller, error) {
 	if u.PasswordStamp != "" && u.PasswordStamp != passwordStamp(rec.PasswordHash) {
 		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "the password was changed: sign in again")
 	}
+	if rec.Disabled {
+		return nil, crmsync.Errorf(crmsync.EUNAUTHORIZED, "user %s is disabled", rec.Name)
+	}
 	c := &caller{user: rec, rights: map[crmsync.Folder]crmsync.Rights{}}
 	if rec.IsAdmin {
 		for _, f := range crmsync.Folders {

@@ -366,7 +366,7 @@ func (t *tx) ChangesBefore(folder crmsync.Folder, guids []string, id int64) ([]s
 	return out, rows.Err()
 }
 
-const userColumns = "guid, name, full_name, password_hash, is_admin"
+const userColumns = "guid, name, full_name, password_hash, is_admin, disabled"
 
 func (t *tx) users(query string, args ...any) ([]*service.UserRecord, error) {
 	rows, err := t.query(query, args...)
@@ -376,12 +376,12 @@ func (t *tx) users(query string, args ...any) ([]*service.UserRecord, error) {
 	var out []*service.UserRecord
 	for rows.Next() {
 		var u service.UserRecord
-		var admin int
-		if err := rows.Scan(&u.GUID, &u.Name, &u.FullName, &u.PasswordHash, &admin); err != nil {
+		var admin, disabled int
+		if err := rows.Scan(&u.GUID, &u.Name, &u.FullName, &u.PasswordHash, &admin, &disabled); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		u.IsAdmin = admin != 0
+		u.IsAdmin, u.Disabled = admin != 0, disabled != 0
 		out = append(out, &u)
 	}
 	rows.Close()
@@ -397,10 +397,10 @@ func (t *tx) users(query string, args ...any) ([]*service.UserRecord, error) {
 }
 
 func (t *tx) PutUser(u *service.UserRecord) error {
-	err := t.exec(`INSERT INTO users (guid, name, full_name, password_hash, is_admin) VALUES (?, ?, ?, ?, ?)
+	err := t.exec(`INSERT INTO users (guid, name, full_name, password_hash, is_admin, disabled) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (guid) DO UPDATE SET name = excluded.name, full_name = excluded.full_name,
-			password_hash = excluded.password_hash, is_admin = excluded.is_admin`,
-		u.GUID, u.Name, u.FullName, u.PasswordHash, b2i(u.IsAdmin))
+			password_hash = excluded.password_hash, is_admin = excluded.is_admin, disabled = excluded.disabled`,
+		u.GUID, u.Name, u.FullName, u.PasswordHash, b2i(u.IsAdmin), b2i(u.Disabled))
 	if err != nil {
 		return fmt.Errorf("writing user %s: %w", u.Name, err)
 	}

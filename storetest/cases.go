@@ -1062,3 +1062,75 @@ func testConcurrent(t *testing.T, open Open) {
 		t.Errorf("feed %+v", ids)
 	}
 }
+
+// A disabled user signs in like one with a wrong password, a session
+// opened before is refused at its next call, the flag is kept by the
+// store, and enabling lets them in again. Only administrators may do it,
+// and never to the last enabled administrator.
+func testDisable(t *testing.T, open Open) {
+	e := NewEnv(t, open)
+	alice := e.User("alice", false)
+	root := e.User("root", true)
+	session, err := e.Svc.Authenticate(context.Background(), "alice", MD5("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceSession := crmsync.WithUser(context.Background(), session)
+
+	WantCode(t, e.Svc.SetDisabled(alice, "root", true), crmsync.EFORBIDDEN)
+	WantCode(t, e.Svc.SetDisabled(root, "nobody", true), crmsync.ENOTFOUND)
+	WantCode(t, e.Svc.SetDisabled(root, "root", true), crmsync.EPRECONDITION)
+	WantCode(t, e.Svc.SetDisabled(e.Sys, "ROOT", true), crmsync.EPRECONDITION)
+	if err := e.Svc.SetDisabled(root, "ALICE", true); err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.Svc.UserByName(root, "alice")
+	if err != nil || !u.Disabled {
+		t.Fatalf("alice after disabling: %+v %v", u, err)
+	}
+	_, wrong := e.Svc.Authenticate(context.Background(), "alice", MD5("not her password"))
+	_, disabled := e.Svc.Authenticate(context.Background(), "alice", MD5("alice"))
+	WantCode(t, disabled, crmsync.EUNAUTHORIZED)
+	if crmsync.ErrorMessage(disabled) != crmsync.ErrorMessage(wrong) {
+		t.Errorf("a disabled user's sign-in says %q, a wrong password %q", crmsync.ErrorMessage(disabled), crmsync.ErrorMessage(wrong))
+	}
+	for name, ctx := range map[string]context.Context{"session": aliceSession, "unstamped user": alice} {
+		_, err := e.Svc.MyRights(ctx)
+		WantCode(t, err, crmsync.EUNAUTHORIZED)
+		_, err = e.Svc.Items(ctx, crmsync.Contacts, nil)
+		if crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+			t.Errorf("%s of a disabled user lists contacts: %v", name, err)
+		}
+	}
+	_, err = e.Svc.UserSettings(alice)
+	WantCode(t, err, crmsync.EUNAUTHORIZED)
+
+	// A second administrator may be disabled while root stays enabled,
+	// and then root is the last one again.
+	e.User("bob", true)
+	if err := e.Svc.SetDisabled(root, "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	WantCode(t, e.Svc.SetDisabled(root, "root", true), crmsync.EPRECONDITION)
+
+	if err := e.Svc.SetDisabled(e.Sys, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.Authenticate(context.Background(), "alice", MD5("alice")); err != nil {
+		t.Errorf("enabled again: %v", err)
+	}
+	if _, err := e.Svc.MyRights(aliceSession); err != nil {
+		t.Errorf("the session after enabling again: %v", err)
+	}
+	users, err := e.Svc.Users(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, u := range users {
+		got[u.Name] = u.Disabled
+	}
+	if diff := cmp.Diff(map[string]bool{"alice": false, "bob": true, "root": false}, got); diff != "" {
+		t.Errorf("disabled per user (-want +got):\n%s", diff)
+	}
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"Enums", testEnums},
 		{"Watch", testWatch},
 		{"Admin", testAdmin},
+		{"Disable", testDisable},
 		{"ConcurrentWrites", testConcurrent},
 		{"NoLostUpdate", testNoLostUpdate},
 		{"FeedUnderConcurrentCommits", testFeedUnderConcurrentCommits},

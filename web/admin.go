@@ -16,6 +16,7 @@ func (h *Handler) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /admin", h.authed(h.admin))
 	m.HandleFunc("POST /admin/users", h.authed(h.addUser))
 	m.HandleFunc("POST /admin/password", h.authed(h.setPassword))
+	m.HandleFunc("POST /admin/disable", h.authed(h.setDisabled))
 	m.HandleFunc("POST /admin/groups", h.authed(h.saveGroup))
 	m.HandleFunc("POST /admin/members", h.authed(h.membership))
 	m.HandleFunc("POST /admin/settings", h.authed(h.saveSettings))
@@ -88,8 +89,10 @@ func (h *Handler) adminDone(w http.ResponseWriter, r *http.Request, rq *request,
 	switch crmsync.ErrorCode(err) {
 	case "":
 		h.redirect(w, r, rq, "/admin", tr(rq.lang, "flash.saved"))
-	case crmsync.EINVALID, crmsync.EEXISTS, crmsync.ENOTFOUND, crmsync.EPRECONDITION:
+	case crmsync.EEXISTS, crmsync.ENOTFOUND:
 		h.renderAdmin(w, r, rq, statusOf(err), h.message(rq.lang, err)+" "+crmsync.ErrorMessage(err))
+	case crmsync.EINVALID, crmsync.EPRECONDITION: // message already says what was wrong
+		h.renderAdmin(w, r, rq, statusOf(err), h.message(rq.lang, err))
 	default:
 		h.fail(w, r, rq, err)
 	}
@@ -102,6 +105,19 @@ func (h *Handler) addUser(w http.ResponseWriter, r *http.Request, rq *request) {
 
 func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, rq *request) {
 	h.adminDone(w, r, rq, h.crm.SetPassword(rq.ctx, r.PostFormValue("name"), r.PostFormValue("password")))
+}
+
+// setDisabled disables (disabled=true) or enables (disabled=false) a user.
+func (h *Handler) setDisabled(w http.ResponseWriter, r *http.Request, rq *request) {
+	var disabled bool
+	switch v := r.PostFormValue("disabled"); v {
+	case "true", "false":
+		disabled = v == "true"
+	default:
+		h.adminDone(w, r, rq, crmsync.Errorf(crmsync.EINVALID, "disabled must be true or false, not %q", v))
+		return
+	}
+	h.adminDone(w, r, rq, h.crm.SetDisabled(rq.ctx, r.PostFormValue("name"), disabled))
 }
 
 func (h *Handler) saveGroup(w http.ResponseWriter, r *http.Request, rq *request) {

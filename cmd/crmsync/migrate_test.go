@@ -138,6 +138,9 @@ func seedSQLiteCRM(t *testing.T, path string) {
 	must(err)
 	_, err = svc.AddUser(sys, "Bob", "pw", true)
 	must(err)
+	_, err = svc.AddUser(sys, "carol", "pw", false)
+	must(err)
+	must(svc.SetDisabled(sys, "carol", true)) // the flag travels too
 	must(svc.AddToGroup(sys, "alice", "sales"))
 	must(svc.SetGlobalSetting(sys, crmsync.SettingDuplicityCheck, "true"))
 	actx := crmsync.WithUser(ctx, alice)

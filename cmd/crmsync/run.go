@@ -32,7 +32,7 @@ type command struct {
 // adds one line here; `help` is listed by printHelp itself.
 var commands = []command{
 	{"serve", "run the CRM server (eWay API, CardDAV, sync workers) until interrupted", runServe},
-	{"user", "manage users: add, passwd, list", runUser},
+	{"user", "manage users: add, passwd, disable, enable, list", runUser},
 	{"group", "manage groups and their rights: set, list, add-user, remove-user", runGroup},
 	{"setting", "show or change global settings: list, set NAME VALUE", runSetting},
 	{"outlook", "connect a user to Outlook and turn sync on or off: connect, enable, disable, status", runOutlook},

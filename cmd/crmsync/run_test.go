@@ -6,9 +6,11 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,7 +174,7 @@ func testEndToEnd(t *testing.T) {
 		t.Fatalf("user add bob: %d %s", code, errOut)
 	}
 	users := mustRun(t, "user", "list")
-	if !regexp.MustCompile(`(?m)^alice\s+false\s+sales\s`).MatchString(users) || !strings.Contains(users, "bob") {
+	if !regexp.MustCompile(`(?m)^alice\s+false\s+false\s+sales\s`).MatchString(users) || !strings.Contains(users, "bob") {
 		t.Errorf("user list:\n%s", users)
 	}
 
@@ -238,6 +240,99 @@ func testEndToEnd(t *testing.T) {
 	// The admin created at first start gets a password from the CLI while the server runs.
 	mustRun(t, "user", "passwd", "admin", "--password", "s3cret")
 	login(t, base, "admin", "s3cret")
+
+	testDisabledUser(t, base, alice)
+}
+
+// testDisabledUser disables alice (signed in as session) with the CLI
+// while serve runs: every way in answers her like a wrong password, the
+// session and tokens she holds stop working, and enabling lets her in again.
+func testDisabledUser(t *testing.T, base, session string) {
+	t.Helper()
+	token := func(form url.Values) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.PostForm(base+"/auth/connect/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep map[string]any
+		json.NewDecoder(resp.Body).Decode(&rep)
+		return resp.StatusCode, rep
+	}
+	passwordGrant := func(pw string) url.Values {
+		return url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {pw}}
+	}
+	dav := func(pw string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("PROPFIND", base+"/dav/", nil)
+		req.Header.Set("Depth", "0")
+		req.SetBasicAuth("alice", pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	_, tok := token(passwordGrant("wonderland"))
+	bearer, _ := tok["access_token"].(string)
+	refresh, _ := tok["refresh_token"].(string)
+	if bearer == "" || refresh == "" {
+		t.Fatalf("tokens before disabling: %v", tok)
+	}
+	if code, _ := dav("wonderland"); code != http.StatusMultiStatus {
+		t.Fatalf("CardDAV before disabling: %d", code)
+	}
+
+	mustRun(t, "user", "disable", "alice")
+	if users := mustRun(t, "user", "list"); !regexp.MustCompile(`(?m)^alice\s+false\s+true\s`).MatchString(users) {
+		t.Errorf("user list does not show alice disabled:\n%s", users)
+	}
+	if e := api(t, base, "GetContacts", map[string]any{"sessionId": session}); e.ReturnCode != "rcBadSession" && e.ReturnCode != "rcLoginFailed" {
+		t.Errorf("alice's session after disabling: %s %s", e.ReturnCode, e.Description)
+	}
+	right := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": md5hex("wonderland")})
+	wrong := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": md5hex("not hers")})
+	if right.ReturnCode != "rcLoginFailed" || right.ReturnCode != wrong.ReturnCode || right.Description != wrong.Description || right.SessionId != "" {
+		t.Errorf("a disabled user's LogIn %+v differs from a wrong password's %+v", right, wrong)
+	}
+	rightCode, rightBody := dav("wonderland")
+	wrongCode, wrongBody := dav("not hers")
+	if rightCode != http.StatusUnauthorized || rightCode != wrongCode || rightBody != wrongBody {
+		t.Errorf("a disabled user's CardDAV request %d %q differs from a wrong password's %d %q", rightCode, rightBody, wrongCode, wrongBody)
+	}
+	rightStatus, rightRep := token(passwordGrant("wonderland"))
+	wrongStatus, wrongRep := token(passwordGrant("not hers"))
+	if rightStatus != http.StatusBadRequest || rightStatus != wrongStatus || fmt.Sprint(rightRep) != fmt.Sprint(wrongRep) {
+		t.Errorf("a disabled user's password grant %d %v differs from a wrong password's %d %v", rightStatus, rightRep, wrongStatus, wrongRep)
+	}
+	if code, rep := token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}); code != http.StatusBadRequest || rep["error"] != "invalid_grant" {
+		t.Errorf("refreshing a disabled user's token: %d %v", code, rep)
+	}
+	req, _ := http.NewRequest("POST", base+"/API.svc/GetContacts", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e envelope
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if e.ReturnCode == "rcSuccess" {
+		t.Errorf("a disabled user's bearer token still works: %+v", e)
+	}
+
+	mustRun(t, "user", "enable", "alice")
+	again := login(t, base, "alice", "wonderland")
+	if e := api(t, base, "GetContacts", map[string]any{"sessionId": again}); e.ReturnCode != "rcSuccess" {
+		t.Errorf("alice enabled again: %s", e.ReturnCode)
+	}
+	if code, _ := dav("wonderland"); code != http.StatusMultiStatus {
+		t.Errorf("CardDAV after enabling again: %d", code)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -114,7 +114,7 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 		// CRM writes of every node wake this node's workers.
 		s.Go("change notifications", func(ctx context.Context) error { return pg.ListenChanges(ctx, d.svc.Notify) })
 	}
-	w := &workers{s: s, d: d, running: map[int64]*worker{}, metrics: newSyncMetrics()}
+	w := &workers{s: s, d: d, running: map[int64]*worker{}, skipped: map[int64]bool{}, metrics: newSyncMetrics()}
 	var mu sync.Mutex // running is read by /metrics while the pass changes it
 	w.mu = &mu
 	w.metrics.running = func() int { mu.Lock(); defer mu.Unlock(); return len(w.running) }
@@ -145,7 +145,8 @@ type workers struct {
 	s       *Server
 	d       *syncDeps
 	running map[int64]*worker
-	mu      *sync.Mutex // guards running
+	skipped map[int64]bool // active partnerships of disabled users, logged once
+	mu      *sync.Mutex    // guards running
 	wg      sync.WaitGroup
 	metrics *syncMetrics
 }
@@ -169,13 +170,35 @@ func (w *workers) pass(ctx context.Context) {
 		}
 		return
 	}
+	users, err := w.d.svc.Users(crmsync.System(ctx))
+	if err != nil {
+		if ctx.Err() == nil {
+			w.s.Logger.Warn("listing users for sync", "err", err)
+		}
+		return
+	}
+	disabled := map[string]string{} // GUID -> name of the disabled users
+	for _, u := range users {
+		if u.Disabled {
+			disabled[u.GUID] = u.Name
+		}
+	}
 	var active []*engine.Partnership
 	isActive := map[int64]bool{}
 	for _, p := range list {
-		if p.State == "active" {
-			active = append(active, p)
-			isActive[p.ID] = true
+		if p.State != "active" {
+			continue
 		}
+		if name, off := disabled[p.User]; off {
+			if !w.skipped[p.ID] {
+				w.s.Logger.Info("sync skipped: the user is disabled", "user", name, "kind", p.Kind, "partnership", p.ID)
+				w.skipped[p.ID] = true
+			}
+			continue
+		}
+		delete(w.skipped, p.ID)
+		active = append(active, p)
+		isActive[p.ID] = true
 	}
 	for id := range w.running {
 		if !isActive[id] {

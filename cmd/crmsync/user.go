@@ -39,6 +39,8 @@ func dispatch(ctx context.Context, env *Env, cmd string, subs []subcommand, args
 var userCommands = []subcommand{
 	{"add", "add NAME --password P [--admin] [--group G]... [--db FILE | --postgres URL]", userAdd},
 	{"passwd", "passwd NAME --password P [--db FILE | --postgres URL]", userPasswd},
+	{"disable", "disable NAME [--db FILE | --postgres URL]", userDisable},
+	{"enable", "enable NAME [--db FILE | --postgres URL]", userDisable},
 	{"list", "list [--db FILE | --postgres URL]", userList},
 }
 
@@ -127,6 +129,27 @@ func userPasswd(ctx context.Context, env *Env, sub subcommand, args []string) er
 	return nil
 }
 
+// userDisable disables or enables (sub.name) a user: a disabled user
+// cannot sign in, and their sessions and syncs stop.
+func userDisable(ctx context.Context, env *Env, sub subcommand, args []string) error {
+	fs := newFlags(env, "user "+sub.name, "user "+sub.usage)
+	dbPath := dbFlag(fs)
+	pos, err := parseFlags(env, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	crm, db, err := openCRM(ctx, env, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := crm.SetDisabled(crmsync.System(ctx), pos[0], sub.name == "disable"); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "user %s %sd\n", pos[0], sub.name)
+	return nil
+}
+
 func userList(ctx context.Context, env *Env, sub subcommand, args []string) error {
 	fs := newFlags(env, "user "+sub.name, "user "+sub.usage)
 	dbPath := dbFlag(fs)
@@ -143,9 +166,9 @@ func userList(ctx context.Context, env *Env, sub subcommand, args []string) erro
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADMIN\tGROUPS\tGUID")
+	fmt.Fprintln(tw, "NAME\tADMIN\tDISABLED\tGROUPS\tGUID")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", u.Name, u.IsAdmin, strings.Join(u.Groups, ","), u.GUID)
+		fmt.Fprintf(tw, "%s\t%t\t%t\t%s\t%s\n", u.Name, u.IsAdmin, u.Disabled, strings.Join(u.Groups, ","), u.GUID)
 	}
 	return tw.Flush()
 }
