@@ -39,10 +39,7 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crmsync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building crmsync: %v\n%s", err, out)
-	}
+	bin := buildCrmsync(t, dir)
 	db, err := postgres.Open(ctx, pg)
 	if err != nil {
 		t.Fatal(err)
@@ -102,27 +99,9 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 	}
 
 	nodes := make([]*exec.Cmd, 3)
-	addrs := make([]chan string, 3)
+	addrs := make([]<-chan string, 3)
 	for i := range nodes {
-		addrs[i] = make(chan string, 1)
-		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--postgres", pg, "--db", filepath.Join(dir, fmt.Sprintf("n%d.db", i)),
-			"--node", fmt.Sprintf("n%d", i), "--lease", "2s", "--poll-interval", "1s")
-		cmd.Env = append(os.Environ(), "CRMSYNC_LOG_LEVEL=error")
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = cmd
-		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
-		go func() { // read the address, then drain stdout so the node never blocks on it
-			s := bufio.NewScanner(out)
-			for s.Scan() {
-				if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(s.Text()); m != nil {
-					addrs[i] <- m[1]
-				}
-			}
-		}()
+		nodes[i], addrs[i] = startNode(t, bin, pg, dir, fmt.Sprintf("n%d", i), "--lease", "2s", "--poll-interval", "1s")
 	}
 	leases := func() map[string]int {
 		_, ls, err := db.SyncState().Cluster(ctx)
@@ -137,15 +116,7 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 		}
 		return got
 	}
-	waitFor := func(what string, limit time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(limit); !ok(); time.Sleep(200 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("waited %v for %s", limit, what)
-			}
-		}
-	}
-	waitFor("an even spread", 20*time.Second, func() bool {
+	waitFor(t, "an even spread", 20*time.Second, func() bool {
 		l := leases()
 		return l["n0"] == users/3 && l["n1"] == users/3 && l["n2"] == users/3
 	})
@@ -163,7 +134,7 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 	for i := range users {
 		saveCRM(i, fmt.Sprintf("crm-while-down-%d", i))
 	}
-	waitFor("n2 to take every partnership over", 20*time.Second, func() bool { return leases()["n2"] == users })
+	waitFor(t, "n2 to take every partnership over", 20*time.Second, func() bool { return leases()["n2"] == users })
 	if err := nodes[1].Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +173,7 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 			t.Fatalf("not converged after 90s: %s", why)
 		}
 	}
-	waitFor("the resumed node to get its share back", 20*time.Second, func() bool {
+	waitFor(t, "the resumed node to get its share back", 20*time.Second, func() bool {
 		l := leases()
 		return l["n1"] == users/2 && l["n2"] == users/2
 	})
@@ -225,6 +196,53 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 		resp.Body.Close()
 		for _, m := range regexp.MustCompile(`(?m)^crmsync_(state_commits_rejected_total|lease_takeovers_total|partnerships_running) .*$`).FindAllString(string(body), -1) {
 			t.Logf("node n%d: %s", i, m)
+		}
+	}
+}
+
+// buildCrmsync builds this command into dir for tests that run it as
+// separate processes.
+func buildCrmsync(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "crmsync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building crmsync: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startNode starts `crmsync serve` as node name on the PostgreSQL at pg,
+// killed when the test ends. The channel gives its base URL once it
+// listens.
+func startNode(t *testing.T, bin, pg, dir, name string, extra ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	addr := make(chan string, 1)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--postgres", pg, "--db", filepath.Join(dir, name+".db"), "--node", name}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "CRMSYNC_LOG_LEVEL=error")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
+	go func() { // read the address, then drain stdout so the node never blocks on it
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(s.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	return cmd, addr
+}
+
+// waitFor polls ok until it holds, failing the test after limit.
+func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !ok(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", limit, what)
 		}
 	}
 }

@@ -121,17 +121,26 @@ type envelope struct {
 
 func api(t *testing.T, base, method string, params map[string]any) envelope {
 	t.Helper()
+	e, err := callAPI(base, method, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// callAPI is api for goroutines, which must not call t.Fatal.
+func callAPI(base, method string, params map[string]any) (envelope, error) {
 	body, _ := json.Marshal(params)
 	resp, err := http.Post(base+"/API.svc/"+method, "application/json", bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return envelope{}, err
 	}
 	defer resp.Body.Close()
 	var e envelope
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		t.Fatalf("%s: %v", method, err)
+		return envelope{}, fmt.Errorf("%s: %v", method, err)
 	}
-	return e
+	return e, nil
 }
 
 func md5hex(s string) string {
