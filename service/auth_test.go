@@ -134,3 +134,32 @@ func TestThrottledIsTold(t *testing.T) {
 		t.Errorf("second guess from the same /64: %v, want throttled", err)
 	}
 }
+
+// TestDisabledSignInIsLogged: a disabled user's right password is refused
+// like a wrong one, and the log (never the client) says why.
+func TestDisabledSignInIsLogged(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logs strings.Builder
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	sys := crmsync.System(context.Background())
+	if _, err := svc.AddUser(sys, "alice", "pw", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetDisabled(sys, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := crmsync.WithClientAddr(context.Background(), "192.0.2.7:5000")
+	if _, err := svc.Authenticate(ctx, "alice", md5hex("pw")); crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+		t.Fatalf("a disabled user signed in: %v", err)
+	}
+	if !strings.Contains(logs.String(), `msg="sign-in refused" user=alice addr=192.0.2.7 reason="user disabled"`) {
+		t.Errorf("the refused sign-in is not logged with its reason:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), md5hex("pw")) {
+		t.Error("the log holds the password hash sent")
+	}
+}

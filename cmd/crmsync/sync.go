@@ -37,6 +37,9 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if u.Disabled {
+		return crmsync.Errorf(crmsync.EPRECONDITION, "%s is disabled: their syncs do not run until 'crmsync user enable %s'", u.Name, u.Name)
+	}
 	if p.State == "off" && !*dryRun {
 		return crmsync.Errorf(crmsync.EPRECONDITION, "%s sync is off for %s: turn it on with 'crmsync %s enable --user %s'", *kind, u.Name, *kind, u.Name)
 	}

@@ -103,6 +103,11 @@ func TestOutlookWorkflow(t *testing.T) {
 	}
 	sdb.Close()
 	mustRun(t, "sync", "--user", "alice", "--once", "--db", db)
+	mustRun(t, "user", "disable", "alice", "--db", db)
+	if code, _, errOut := run(t, "", "sync", "--user", "alice", "--once", "--db", db); code == 0 || !strings.Contains(errOut, "alice is disabled") {
+		t.Errorf("syncing a disabled user: exit %d, %q", code, errOut)
+	}
+	mustRun(t, "user", "enable", "alice", "--db", db)
 	var janOutlook string
 	mb.List(mb.DefaultFolder(), func(c *outlook.Contact, _ string) bool {
 		if c.GivenName == "Jan" {
