@@ -59,31 +59,94 @@ func (a AuthConfig) context(ctx context.Context) context.Context {
 // as the server asks) until the user has signed in, declined, or the code
 // expired. The token is returned, never printed.
 func DeviceLogin(ctx context.Context, cfg AuthConfig, out io.Writer) (*oauth2.Token, error) {
-	if cfg.ClientID == "" {
-		return nil, crm.Errorf(crm.EINVALID, "a Microsoft app (client) id is required to sign in")
-	}
-	oc := cfg.OAuth2()
-	ctx = cfg.context(ctx)
-	da, err := oc.DeviceAuth(ctx)
+	si, err := StartDeviceSignIn(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("starting the Microsoft sign-in: %w", err)
+		return nil, err
 	}
-	msg := fmt.Sprintf("To sign in, use a web browser to open the page %s and enter the code %s to authenticate.", da.VerificationURI, da.UserCode)
-	if !da.Expiry.IsZero() {
-		msg += fmt.Sprintf(" The code expires in %d minutes.", int(time.Until(da.Expiry).Round(time.Minute)/time.Minute))
+	msg := fmt.Sprintf("To sign in, use a web browser to open the page %s and enter the code %s to authenticate.", si.VerificationURI, si.UserCode)
+	if !si.Expiry.IsZero() {
+		msg += fmt.Sprintf(" The code expires in %d minutes.", int(time.Until(si.Expiry).Round(time.Minute)/time.Minute))
 	}
 	if _, err := fmt.Fprintln(out, msg); err != nil {
 		return nil, fmt.Errorf("printing the sign-in code: %w", err)
 	}
-	tok, err := oc.DeviceAccessToken(ctx, da)
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			return nil, &crm.Error{Code: crm.EUNAUTHORIZED, Message: "Microsoft sign-in failed: " + re.ErrorCode, Err: err}
-		}
-		return nil, fmt.Errorf("waiting for the Microsoft sign-in: %w", err)
+	return si.Wait(ctx)
+}
+
+// DeviceSignIn is a started device code sign-in (§1.13): the user enters
+// UserCode at VerificationURI before Expiry while Wait polls for the
+// token. The device code, the secret half, stays inside.
+type DeviceSignIn struct {
+	UserCode        string
+	VerificationURI string
+	Expiry          time.Time // zero when the server gave none
+	cfg             AuthConfig
+	da              *oauth2.DeviceAuthResponse
+}
+
+// StartDeviceSignIn asks the identity platform for a device code; the
+// CLI prints it, the web UI shows it on the page.
+func StartDeviceSignIn(ctx context.Context, cfg AuthConfig) (*DeviceSignIn, error) {
+	if cfg.ClientID == "" {
+		return nil, crm.Errorf(crm.EINVALID, "a Microsoft app (client) id is required to sign in")
 	}
-	return tok, nil
+	da, err := cfg.OAuth2().DeviceAuth(cfg.context(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("starting the Microsoft sign-in: %w", err)
+	}
+	return &DeviceSignIn{UserCode: da.UserCode, VerificationURI: da.VerificationURI, Expiry: da.Expiry, cfg: cfg, da: da}, nil
+}
+
+// Why a device sign-in ended without a token, as SignInFailure names it.
+const (
+	SignInDeclined  = "declined"
+	SignInExpired   = "expired"
+	SignInCancelled = "cancelled"
+)
+
+// signInError is a device sign-in that ended without a token.
+type signInError struct {
+	why string
+	err error
+}
+
+func (e *signInError) Error() string { return "Microsoft sign-in " + e.why + ": " + e.err.Error() }
+func (e *signInError) Unwrap() error { return e.err }
+
+// SignInFailure names why err ended a device sign-in (SignInDeclined,
+// SignInExpired, SignInCancelled), "" when it is another failure.
+func SignInFailure(err error) string {
+	var se *signInError
+	if errors.As(err, &se) {
+		return se.why
+	}
+	return ""
+}
+
+// Wait polls at the interval the server asks (slowing down when told)
+// until the user has signed in, declined, the code expired or ctx ends.
+func (s *DeviceSignIn) Wait(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := s.cfg.OAuth2().DeviceAccessToken(s.cfg.context(ctx), s.da)
+	if err == nil {
+		return tok, nil
+	}
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re):
+		msg := "Microsoft sign-in failed: " + re.ErrorCode
+		switch re.ErrorCode {
+		case "authorization_declined", "access_denied":
+			err = &signInError{SignInDeclined, err}
+		case "expired_token", "code_expired":
+			err = &signInError{SignInExpired, err}
+		}
+		return nil, &crm.Error{Code: crm.EUNAUTHORIZED, Message: msg, Err: err}
+	case ctx.Err() != nil:
+		return nil, &signInError{SignInCancelled, err}
+	case errors.Is(err, context.DeadlineExceeded): // the code's own expiry passed
+		return nil, &crm.Error{Code: crm.EUNAUTHORIZED, Message: "Microsoft sign-in failed: the code expired", Err: &signInError{SignInExpired, err}}
+	}
+	return nil, fmt.Errorf("waiting for the Microsoft sign-in: %w", err)
 }
 
 // TokenStore keeps each user's OAuth token (with its refresh token) in a

@@ -3,11 +3,11 @@ package graph_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,128 +15,85 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/graph"
+	"github.com/crmsync/crmsync/graph/sandbox"
 	"golang.org/x/oauth2"
 )
 
-// oauthServer follows the Microsoft identity platform's device code
-// protocol (§1.13): /devicecode hands out a code, /token answers
-// authorization_pending until the user "signs in", then a token; a
-// refresh_token grant rotates both tokens.
-type oauthServer struct {
-	t       *testing.T
-	mu      sync.Mutex
-	polls   int
-	pending int // polls answered authorization_pending
-	decline bool
-	issued  []string
+// identity is a loopback stand-in for the Microsoft identity platform
+// (sandbox.Identity) and the auth configuration pointing at it.
+func identity(t *testing.T, expiresIn time.Duration) (*sandbox.Identity, graph.AuthConfig) {
+	t.Helper()
+	id := &sandbox.Identity{ClientID: "app-123", ExpiresIn: expiresIn, Interval: 1}
+	srv := httptest.NewServer(id)
+	t.Cleanup(srv.Close)
+	ep := id.Endpoint(srv.URL, "tenant-x")
+	return id, graph.AuthConfig{Tenant: "tenant-x", ClientID: "app-123", Endpoint: &ep, HTTPClient: srv.Client()}
 }
 
-func (o *oauthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if err := r.ParseForm(); err != nil {
-		w.WriteHeader(400)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	fail := func(code string) {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": "AADSTS70016: " + code})
-	}
-	switch r.URL.Path {
-	case "/tenant-x/oauth2/v2.0/devicecode":
-		if r.Form.Get("client_id") != "app-123" || r.Form.Get("scope") != "Contacts.ReadWrite offline_access" {
-			o.t.Errorf("devicecode form: %v", r.Form)
+// userCode reads the code DeviceLogin printed.
+var userCodeRE = regexp.MustCompile(`enter the code (\S+) to`)
+
+// approveWhenShown plays the user: once the code is printed and polled
+// for, they sign in (or decline).
+func approveWhenShown(t *testing.T, id *sandbox.Identity, out *syncBuffer, act func(*sandbox.Identity, string) bool) {
+	go func() {
+		for i := 0; i < 200; i++ {
+			if m := userCodeRE.FindStringSubmatch(out.String()); m != nil && id.Polls(m[1]) > 0 {
+				act(id, m[1])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		json.NewEncoder(w).Encode(map[string]any{
-			"device_code": "dev-code-1", "user_code": "ABCD-EFGH", "verification_uri": "https://microsoft.com/devicelogin",
-			"expires_in": 900, "interval": 1,
-			"message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-EFGH to authenticate.",
-		})
-	case "/tenant-x/oauth2/v2.0/token":
-		switch r.Form.Get("grant_type") {
-		case "urn:ietf:params:oauth:grant-type:device_code":
-			if r.Form.Get("device_code") != "dev-code-1" || r.Form.Get("client_id") != "app-123" {
-				fail("bad_verification_code")
-				return
-			}
-			o.polls++
-			if o.decline {
-				fail("authorization_declined")
-				return
-			}
-			if o.polls <= o.pending {
-				fail("authorization_pending")
-				return
-			}
-			o.token(w, "access-1-secret", "refresh-1-secret")
-		case "refresh_token":
-			if r.Form.Get("refresh_token") != "refresh-1-secret" {
-				fail("invalid_grant")
-				return
-			}
-			o.token(w, "access-2-secret", "refresh-2-secret")
-		default:
-			fail("unsupported_grant_type")
-		}
-	default:
-		http.NotFound(w, r)
-	}
+		t.Error("the sign-in code was never shown and polled for")
+	}()
 }
 
-func (o *oauthServer) token(w http.ResponseWriter, access, refresh string) {
-	o.issued = append(o.issued, access, refresh)
-	json.NewEncoder(w).Encode(map[string]any{
-		"token_type": "Bearer", "scope": "Contacts.ReadWrite", "expires_in": 3599,
-		"access_token": access, "refresh_token": refresh,
-	})
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func authConfig(srv *httptest.Server) graph.AuthConfig {
-	return graph.AuthConfig{
-		Tenant: "tenant-x", ClientID: "app-123",
-		Endpoint: &oauth2.Endpoint{
-			DeviceAuthURL: srv.URL + "/tenant-x/oauth2/v2.0/devicecode",
-			TokenURL:      srv.URL + "/tenant-x/oauth2/v2.0/token",
-			AuthStyle:     oauth2.AuthStyleInParams,
-		},
-		HTTPClient: srv.Client(),
-	}
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestDeviceLogin(t *testing.T) {
 	t.Parallel()
-	o := &oauthServer{t: t, pending: 1}
-	srv := httptest.NewServer(o)
-	defer srv.Close()
-	var out bytes.Buffer
+	id, cfg := identity(t, 0)
+	out := &syncBuffer{}
+	approveWhenShown(t, id, out, (*sandbox.Identity).Approve)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tok, err := graph.DeviceLogin(ctx, authConfig(srv), &out)
+	tok, err := graph.DeviceLogin(ctx, cfg, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken != "access-1-secret" || tok.RefreshToken != "refresh-1-secret" {
+	code := userCodeRE.FindStringSubmatch(out.String())[1]
+	if tok.AccessToken == "" || tok.AccessToken != id.AccessToken(code) || tok.RefreshToken == "" {
 		t.Fatalf("token = %+v", tok)
 	}
-	if o.polls != 2 {
-		t.Errorf("polled %d times, want 2 (pending, then success)", o.polls)
+	if n := id.Polls(code); n < 2 {
+		t.Errorf("polled %d times, want pending, then success", n)
 	}
 	msg := out.String()
-	if !strings.Contains(msg, "https://microsoft.com/devicelogin") || !strings.Contains(msg, "ABCD-EFGH") {
+	if !strings.Contains(msg, "https://microsoft.com/devicelogin") || !strings.Contains(msg, "expires in 15 minutes") {
 		t.Errorf("sign-in message = %q", msg)
 	}
-	if strings.Contains(msg, "secret") || strings.Contains(msg, "dev-code-1") {
+	if strings.Contains(msg, tok.AccessToken) || strings.Contains(msg, tok.RefreshToken) {
 		t.Errorf("the sign-in message leaks a secret: %q", msg)
 	}
 }
 
 func TestDeviceLoginDeclined(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(&oauthServer{t: t, decline: true})
-	defer srv.Close()
-	_, err := graph.DeviceLogin(context.Background(), authConfig(srv), &bytes.Buffer{})
-	if crm.ErrorCode(err) != crm.EUNAUTHORIZED || !strings.Contains(err.Error(), "authorization_declined") {
+	id, cfg := identity(t, 0)
+	out := &syncBuffer{}
+	approveWhenShown(t, id, out, (*sandbox.Identity).Decline)
+	_, err := graph.DeviceLogin(context.Background(), cfg, out)
+	if crm.ErrorCode(err) != crm.EUNAUTHORIZED || !strings.Contains(err.Error(), "authorization_declined") || graph.SignInFailure(err) != graph.SignInDeclined {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := graph.DeviceLogin(context.Background(), graph.AuthConfig{}, &bytes.Buffer{}); crm.ErrorCode(err) != crm.EINVALID {
@@ -144,17 +101,65 @@ func TestDeviceLoginDeclined(t *testing.T) {
 	}
 }
 
+func TestDeviceLoginExpiredAndCancelled(t *testing.T) {
+	t.Parallel()
+	_, cfg := identity(t, 2*time.Second)
+	_, err := graph.DeviceLogin(context.Background(), cfg, io.Discard)
+	if graph.SignInFailure(err) != graph.SignInExpired || crm.ErrorCode(err) != crm.EUNAUTHORIZED {
+		t.Fatalf("an expired code: %v", err)
+	}
+	_, cfg = identity(t, 0)
+	si, err := graph.StartDeviceSignIn(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if _, err := si.Wait(ctx); graph.SignInFailure(err) != graph.SignInCancelled {
+		t.Fatalf("a cancelled wait: %v", err)
+	}
+}
+
+// After slow_down the client polls 5 s slower (RFC 8628 §3.5), and still
+// gets its token.
+func TestDeviceLoginSlowDown(t *testing.T) {
+	t.Parallel()
+	id, cfg := identity(t, 0)
+	si, err := graph.StartDeviceSignIn(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id.SlowDown(si.UserCode)
+	id.Approve(si.UserCode)
+	start := time.Now()
+	tok, err := si.Wait(context.Background())
+	if err != nil || tok.AccessToken != id.AccessToken(si.UserCode) {
+		t.Fatalf("after slow_down: %v %v", tok, err)
+	}
+	if n, took := id.Polls(si.UserCode), time.Since(start); n != 2 || took < 6*time.Second {
+		t.Errorf("%d polls in %v, want 2 polls 1 s and 6 s apart", n, took)
+	}
+}
+
 func TestTokenStore(t *testing.T) {
 	t.Parallel()
-	o := &oauthServer{t: t}
-	srv := httptest.NewServer(o)
-	defer srv.Close()
+	id, cfg := identity(t, 0)
 	dir := filepath.Join(t.TempDir(), "tokens")
 	store := graph.NewTokenStore(dir)
 	if _, err := store.Load("alice"); crm.ErrorCode(err) != crm.ENOTFOUND {
 		t.Fatalf("Load before sign-in: %v", err)
 	}
-	expired := &oauth2.Token{AccessToken: "access-1-secret", RefreshToken: "refresh-1-secret", TokenType: "Bearer", Expiry: time.Now().Add(-time.Minute)}
+	si, err := graph.StartDeviceSignIn(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id.Approve(si.UserCode)
+	expired, err := si.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := *expired
+	expired.Expiry = time.Now().Add(-time.Minute)
 	if err := store.Save("alice", expired); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +182,7 @@ func TestTokenStore(t *testing.T) {
 	}
 
 	// The source refreshes the expired token and saves the rotated one.
-	ts, err := store.TokenSource(context.Background(), authConfig(srv), "alice")
+	ts, err := store.TokenSource(context.Background(), cfg, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +190,11 @@ func TestTokenStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken != "access-2-secret" {
-		t.Fatalf("refreshed token = %q", tok.AccessToken)
+	if tok.AccessToken == first.AccessToken || tok.RefreshToken == first.RefreshToken {
+		t.Fatalf("the token was not rotated: %+v", tok)
 	}
 	saved, err := store.Load("alice")
-	if err != nil || saved.AccessToken != "access-2-secret" || saved.RefreshToken != "refresh-2-secret" {
+	if err != nil || saved.AccessToken != tok.AccessToken || saved.RefreshToken != tok.RefreshToken {
 		t.Fatalf("saved after refresh = %+v, %v", saved, err)
 	}
 	if err := store.Delete("alice"); err != nil {
