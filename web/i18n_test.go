@@ -47,6 +47,11 @@ func TestCataloguesComplete(t *testing.T) {
 			}
 		}
 	}
+	for _, state := range []string{"declined", "expired", "cancelled", "failed"} {
+		if en["m365.state."+state] == "" {
+			t.Errorf("no message for a Microsoft 365 sign-in that ended %s", state)
+		}
+	}
 	for _, code := range []string{"conflict", "exists", "duplicate", "invalid", "not_found", "forbidden", "unauthorized", "precondition", "internal"} {
 		if en["err."+code] == "" {
 			t.Errorf("no message for error %q", code)

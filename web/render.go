@@ -33,7 +33,7 @@ type tabs struct {
 
 type pageTemplate = template.Template
 
-var pageNames = []string{"signin", "error", "list", "item", "form", "trash", "mycontacts", "progress", "duplicates", "runs", "admin", "phones"}
+var pageNames = []string{"signin", "error", "list", "item", "form", "trash", "mycontacts", "progress", "duplicates", "runs", "admin", "phones", "m365"}
 
 // loadPages parses each page with the layout, once per language, so that
 // t in a template is bound to its catalogue.

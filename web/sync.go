@@ -25,6 +25,14 @@ type Sync interface {
 	State(ctx context.Context, u *crmsync.User) (string, error)
 	// ConnectSandbox connects the user to the sandbox mailbox at url.
 	ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error
+	// StartMicrosoft365 starts a device code sign-in to Microsoft 365 for
+	// the user (replacing one under way); once the user signs in, the
+	// token is stored and the mailbox connected in the background.
+	StartMicrosoft365(ctx context.Context, u *crmsync.User) error
+	// Microsoft365SignIn is the user's latest sign-in started here, or nil.
+	Microsoft365SignIn(u *crmsync.User) *DeviceSignIn
+	// CancelMicrosoft365 stops the user's sign-in under way, storing nothing.
+	CancelMicrosoft365(u *crmsync.User)
 	// ConnectCardDAV connects the user to a CardDAV address book.
 	ConnectCardDAV(ctx context.Context, u *crmsync.User, a CardDAVAccount) error
 	// Enable turns sync of kind on (EPRECONDITION naming what is
@@ -72,6 +80,19 @@ type SyncState struct {
 	Filter    string
 	Policy    string
 	Checks    []engine.Prerequisite
+	// Microsoft365 says that Outlook can be connected by signing in to
+	// Microsoft 365 (the server knows an app to sign in with).
+	Microsoft365 bool
+}
+
+// DeviceSignIn is a Microsoft 365 device code sign-in as the tab shows
+// it: the code to enter at VerificationURI before Expiry. The device code
+// and the tokens never leave the sync side.
+type DeviceSignIn struct {
+	UserCode, VerificationURI string
+	Expiry                    time.Time
+	State                     string // pending, done, declined, expired, cancelled or failed
+	Err                       string // what failed, when State is failed
 }
 
 // SyncOptions are the choices of turning sync on.
@@ -172,6 +193,10 @@ func (h *Handler) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /mycontacts", h.authed(h.myContacts))
 	m.HandleFunc("POST /mycontacts/mark", h.authed(h.mark))
 	m.HandleFunc("POST /mycontacts/connect", h.authed(h.connect))
+	m.HandleFunc("POST /mycontacts/m365", h.authed(h.startMicrosoft365))
+	m.HandleFunc("GET /mycontacts/m365", h.authed(h.microsoft365))
+	m.HandleFunc("GET /mycontacts/m365/status", h.authed(h.microsoft365Status))
+	m.HandleFunc("POST /mycontacts/m365/cancel", h.authed(h.cancelMicrosoft365))
 	m.HandleFunc("POST /mycontacts/carddav", h.authed(h.connectCardDAV))
 	m.HandleFunc("POST /mycontacts/enable", h.authed(h.enable))
 	m.HandleFunc("POST /mycontacts/firstsync", h.authed(h.firstSync))
@@ -284,6 +309,47 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request, rq *request) {
 		return
 	}
 	h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "sync.connected"))
+}
+
+func (h *Handler) startMicrosoft365(w http.ResponseWriter, r *http.Request, rq *request) {
+	if err := h.sync.StartMicrosoft365(rq.ctx, rq.s.user); err != nil {
+		h.renderMyContacts(w, r, rq, statusOf(err), h.message(rq.lang, err))
+		return
+	}
+	h.redirect(w, r, rq, "/mycontacts/m365", "")
+}
+
+// microsoft365 shows the sign-in's code while it waits (re-checked by
+// reloading without JavaScript, polled with it) and goes on to the tab's
+// prerequisites once the mailbox is connected.
+func (h *Handler) microsoft365(w http.ResponseWriter, r *http.Request, rq *request) {
+	si := h.sync.Microsoft365SignIn(rq.s.user)
+	switch {
+	case si == nil:
+		h.redirect(w, r, rq, "/mycontacts", "")
+		return
+	case si.State == "done":
+		h.redirect(w, r, rq, "/mycontacts#outlook", tr(rq.lang, "m365.done"))
+		return
+	}
+	h.render(w, r, http.StatusOK, "m365", h.view(rq, "mycontacts", &view{Title: tr(rq.lang, "m365.title"),
+		Data: map[string]any{"S": si, "Minutes": max(0, int(time.Until(si.Expiry).Round(time.Minute)/time.Minute))}}))
+}
+
+// microsoft365Status is the sign-in's state for the page's script.
+func (h *Handler) microsoft365Status(w http.ResponseWriter, r *http.Request, rq *request) {
+	state := "none"
+	if si := h.sync.Microsoft365SignIn(rq.s.user); si != nil {
+		state = si.State
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]string{"state": state})
+}
+
+func (h *Handler) cancelMicrosoft365(w http.ResponseWriter, r *http.Request, rq *request) {
+	h.sync.CancelMicrosoft365(rq.s.user)
+	h.redirect(w, r, rq, "/mycontacts", tr(rq.lang, "m365.cancelled"))
 }
 
 func (h *Handler) enable(w http.ResponseWriter, r *http.Request, rq *request) {

@@ -18,10 +18,10 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/ewayapi"
+	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/graph/sandbox"
 	"github.com/crmsync/crmsync/internal/httpserve"
 	"github.com/crmsync/crmsync/outlook"
-	"github.com/crmsync/crmsync/web"
 )
 
 const (
@@ -257,7 +257,7 @@ func seedDemoMailbox(mb *outlook.Mailbox, r *rand.Rand, crm []*crmsync.Item, n i
 func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *crmsync.User, sandboxURL, listen string) error {
 	mux := http.NewServeMux()
 	ewayapi.NewServer(d.svc, ewayapi.Options{Logger: env.Logger}).Handle(mux)
-	ui, err := newWebUI(d.svc, &webSync{d: d, ctx: ctx, runs: map[string]*web.RunStatus{}})
+	ui, err := newWebUI(d.svc, newWebSync(ctx, d, graph.AuthConfig{}))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph"
+	"golang.org/x/oauth2"
 	"golang.org/x/term"
 )
 
@@ -62,6 +63,7 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rc := remoteConfig{Sandbox: strings.TrimRight(*sandbox, "/")}
+	var moved bool
 	if rc.Sandbox == "" {
 		if *clientID == "" {
 			return usagef("--client-id is required to sign in to Microsoft 365 (or use --sandbox URL)")
@@ -72,12 +74,10 @@ func outlookConnect(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := graph.NewTokenStore(secretsDir(d.loc)).Save(u.Name, tok); err != nil {
+		if moved, err = d.connectMicrosoft365(ctx, u, rc, tok); err != nil {
 			return err
 		}
-	}
-	moved, err := d.connectOutlook(ctx, u, rc)
-	if err != nil {
+	} else if moved, err = d.connectOutlook(ctx, u, rc); err != nil {
 		return err
 	}
 	if moved {
@@ -197,6 +197,16 @@ func outlookStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	printRuns(env.Stdout, runs)
 	return nil
+}
+
+// connectMicrosoft365 keeps the token u signed in with where syncs find
+// it (owner-only beside the database), then connects their mailbox; the
+// CLI and the web UI both sign in through it.
+func (d *syncDeps) connectMicrosoft365(ctx context.Context, u *crmsync.User, rc remoteConfig, tok *oauth2.Token) (moved bool, err error) {
+	if err := graph.NewTokenStore(secretsDir(d.loc)).Save(u.Name, tok); err != nil {
+		return false, err
+	}
+	return d.connectOutlook(ctx, u, rc)
 }
 
 // connectOutlook checks that the mailbox of rc answers and stores it (with

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/ewayapi"
+	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/internal/httpserve"
 )
 
@@ -35,6 +36,9 @@ type Server struct {
 	BasePath     string // --base-path: "" or e.g. "/eway"; Mux sees paths without it, links must add it
 	Logger       *slog.Logger
 	PollInterval time.Duration
+	// Microsoft365 is the app users sign in to Microsoft 365 with from
+	// the web UI (--ms-client-id); no ClientID, no sign-in there.
+	Microsoft365 graph.AuthConfig
 
 	ctx  context.Context
 	wg   sync.WaitGroup
@@ -70,6 +74,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
 	node, lease := nodeFlags(fs)
 	basePathFlag := fs.String("base-path", "", "serve everything (API, CardDAV, web UI) under this URL `path`, e.g. /eway")
+	msClientID := fs.String("ms-client-id", "", "application (client) `id` of the app registration users sign in to Microsoft 365 with from the web UI (public client flows on)")
+	msTenant := fs.String("ms-tenant", "common", "Microsoft Entra `tenant` of that sign-in: common, organizations or a tenant id")
 	if _, err := parseFlags(env, fs, args, 0); err != nil {
 		return err
 	}
@@ -109,7 +115,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
 	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll,
-		ctx: workCtx, errs: make(chan error, 1)}
+		Microsoft365: graph.AuthConfig{Tenant: *msTenant, ClientID: *msClientID},
+		ctx:          workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes
 		cancelWork()
 		srv.wg.Wait()

@@ -30,6 +30,9 @@ type remoteConfig struct {
 	// Tenant and ClientID name the Microsoft 365 sign-in.
 	Tenant   string `json:"tenant,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
+	// GraphURL is Graph's root for a Microsoft 365 mailbox when it is not
+	// graph.DefaultBaseURL (a national cloud; tests on loopback).
+	GraphURL string `json:"graphUrl,omitempty"`
 	// FolderID is the mailbox's Contacts folder, found when connecting.
 	FolderID string `json:"folderId,omitempty"`
 	// URL, Username, AddressBook and DuplicatesBook reach a CardDAV
@@ -139,6 +142,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		cfg.BaseURL = rc.Sandbox
 		cfg.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "sandbox"})
 	default:
+		cfg.BaseURL = rc.GraphURL
 		store := graph.NewTokenStore(secretsDir(d.loc))
 		ts, err := store.TokenSource(ctx, graph.AuthConfig{Tenant: rc.Tenant, ClientID: rc.ClientID}, u.Name)
 		if err != nil {

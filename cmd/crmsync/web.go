@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/web"
 )
 
@@ -17,7 +18,7 @@ func init() { mounts = append(mounts, mountWeb) }
 func mountWeb(ctx context.Context, s *Server) error {
 	var ws web.Sync
 	if svc, ok := asService(s.CRM); ok {
-		ws = &webSync{d: &syncDeps{env: s.Env, svc: svc, db: s.DB, state: s.DB.state, loc: s.DBLocation}, ctx: ctx, runs: map[string]*web.RunStatus{}}
+		ws = newWebSync(ctx, &syncDeps{env: s.Env, svc: svc, db: s.DB, state: s.DB.state, loc: s.DBLocation}, s.Microsoft365)
 	}
 	h, err := newWebUI(s.CRM, ws)
 	if err != nil {
@@ -43,13 +44,87 @@ type webSync struct {
 	d   *syncDeps
 	ctx context.Context // the server's: first syncs stop with it
 
-	mu   sync.Mutex
-	runs map[string]*web.RunStatus // by user GUID; the latest first sync started here
+	// m365 is the app users sign in to Microsoft 365 with (no ClientID:
+	// none); graphURL, when set, is Graph's root for their mailboxes.
+	m365     graph.AuthConfig
+	graphURL string
+
+	mu      sync.Mutex
+	runs    map[string]*web.RunStatus // by user GUID; the latest first sync started here
+	signIns map[string]*signIn        // by user GUID; the latest Microsoft 365 sign-in started here
+}
+
+// signIn is a Microsoft 365 device sign-in waiting in the background.
+type signIn struct {
+	status web.DeviceSignIn
+	cancel context.CancelFunc
+}
+
+// newWebSync wires the tab to d; first syncs and sign-ins stop with ctx.
+func newWebSync(ctx context.Context, d *syncDeps, m365 graph.AuthConfig) *webSync {
+	return &webSync{d: d, ctx: ctx, m365: m365, runs: map[string]*web.RunStatus{}, signIns: map[string]*signIn{}}
+}
+
+func (s *webSync) StartMicrosoft365(ctx context.Context, u *crmsync.User) error {
+	if s.m365.ClientID == "" {
+		return crmsync.Errorf(crmsync.EPRECONDITION, "signing in to Microsoft 365 is not set up: start crmsync serve with --ms-client-id")
+	}
+	s.CancelMicrosoft365(u)
+	si, err := graph.StartDeviceSignIn(ctx, s.m365)
+	if err != nil {
+		return &crmsync.Error{Code: crmsync.EPRECONDITION, Message: "Microsoft 365 does not answer: " + crmsync.ErrorMessage(err), Err: err}
+	}
+	waitCtx, cancel := context.WithCancel(s.ctx)
+	entry := &signIn{status: web.DeviceSignIn{UserCode: si.UserCode, VerificationURI: si.VerificationURI, Expiry: si.Expiry, State: "pending"}, cancel: cancel}
+	s.mu.Lock()
+	s.signIns[u.GUID] = entry
+	s.mu.Unlock()
+	rc := remoteConfig{Tenant: s.m365.Tenant, ClientID: s.m365.ClientID, GraphURL: s.graphURL}
+	go func() {
+		defer cancel()
+		tok, err := si.Wait(waitCtx)
+		if err == nil {
+			_, err = s.d.connectMicrosoft365(wiring(s.ctx), u, rc, tok)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch why := graph.SignInFailure(err); {
+		case err == nil:
+			entry.status.State = "done"
+		case why != "":
+			entry.status.State = why
+		default:
+			entry.status.State, entry.status.Err = "failed", crmsync.ErrorMessage(remoteRefused(err))
+			s.d.env.Logger.Warn("Microsoft 365 sign-in from the web UI failed", "user", u.Name, "err", crmsync.ErrorMessage(err))
+		}
+	}()
+	return nil
+}
+
+func (s *webSync) Microsoft365SignIn(u *crmsync.User) *web.DeviceSignIn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.signIns[u.GUID]
+	if e == nil {
+		return nil
+	}
+	c := e.status
+	return &c
+}
+
+// CancelMicrosoft365 stops the polling; the waiting goroutine then marks
+// the sign-in cancelled without storing anything.
+func (s *webSync) CancelMicrosoft365(u *crmsync.User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.signIns[u.GUID]; e != nil && e.status.State == "pending" {
+		e.cancel()
+	}
 }
 
 func (s *webSync) Partnership(ctx context.Context, u *crmsync.User, kind string) (*web.SyncState, error) {
 	ctx = wiring(ctx)
-	st := &web.SyncState{Kind: kind, State: "off"}
+	st := &web.SyncState{Kind: kind, State: "off", Microsoft365: kind == "outlook" && s.m365.ClientID != ""}
 	var reach func(context.Context) error
 	p, err := s.d.state.Partnership(ctx, u.GUID, kind)
 	switch crmsync.ErrorCode(err) {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/graph/sandbox"
 	"github.com/crmsync/crmsync/outlook"
-	"github.com/crmsync/crmsync/web"
 )
 
 // The My Contacts tab over real HTTP against an in-process sandbox
@@ -46,7 +46,11 @@ func (w *syncWorld) grantExport(t *testing.T) {
 	}
 }
 
-func newSyncWorld(t *testing.T, extra int) *syncWorld {
+func newSyncWorld(t *testing.T, extra int) *syncWorld { return newSyncWorldWith(t, extra, nil) }
+
+// newSyncWorldWith lets configure change the tab's wiring before the UI
+// serves.
+func newSyncWorldWith(t *testing.T, extra int, configure func(w *syncWorld, ws *webSync)) *syncWorld {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -94,7 +98,12 @@ func newSyncWorld(t *testing.T, extra int) *syncWorld {
 			t.Fatal(err, res)
 		}
 	}
-	ui, err := newWebUI(d.svc, &webSync{d: d, ctx: ctx, runs: map[string]*web.RunStatus{}})
+	ws := newWebSync(ctx, d, graph.AuthConfig{})
+	w := &syncWorld{d: d, alice: alice, mailbox: "http://" + addr, rights: rights, mb: mb}
+	if configure != nil {
+		configure(w, ws)
+	}
+	ui, err := newWebUI(d.svc, ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +118,8 @@ func newSyncWorld(t *testing.T, extra int) *syncWorld {
 			t.Fatal(err, res)
 		}
 	}
-	return &syncWorld{d: d, alice: alice, mailbox: "http://" + addr, ui: srv.URL, rights: rights, mb: mb}
+	w.ui = srv.URL
+	return w
 }
 
 func TestWebFirstSync(t *testing.T) {

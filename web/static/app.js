@@ -1,6 +1,21 @@
 // crmsync web UI: the only script. Pages work without it; it adds the live
-// progress of a running sync (server-sent events) and the completion dialog.
+// progress of a running sync (server-sent events) and the completion dialog,
+// and moves a Microsoft 365 sign-in on once it is done.
 "use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  var box = document.querySelector("[data-signin]");
+  if (!box || !window.fetch || !box.querySelector("[data-waiting]")) return;
+  var poll = function () {
+    fetch(box.getAttribute("data-signin"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (s) {
+        if (s.state === "pending") { setTimeout(poll, 2000); return; }
+        window.location.assign(box.getAttribute("data-next"));
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  };
+  setTimeout(poll, 2000);
+});
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.querySelector("[data-progress]");
   if (!box || !window.EventSource) return;
