@@ -180,7 +180,7 @@ func listUsers(ctx context.Context, s *Server, r *request) ([]record, error) {
 		}
 		out[i] = record{guid: u.GUID, version: 1, json: map[string]any{
 			"ItemGUID": u.GUID, "ItemVersion": 1, "FileAs": fileAs, "Username": u.Name,
-			"FirstName": nullable(first), "LastName": nullable(last), "IsActive": true, "IsSystem": false,
+			"FirstName": nullable(first), "LastName": nullable(last), "IsActive": !u.Disabled, "IsSystem": false,
 			"IsApiUser": false, "IsAdmin": u.IsAdmin, "Email1Address": nil, "Email2Address": nil,
 			"OwnerGUID": u.GUID, "IsPrivate": false,
 		}}

@@ -295,7 +295,24 @@ func testDisabledUser(t *testing.T, base, session string) {
 		t.Fatalf("CardDAV before disabling: %d", code)
 	}
 
+	admin := login(t, base, "admin", "s3cret")
+	active := func() any { // alice's IsActive in eWay's GetUsers
+		t.Helper()
+		for _, u := range api(t, base, "GetUsers", map[string]any{"sessionId": admin}).Data {
+			if u["Username"] == "alice" {
+				return u["IsActive"]
+			}
+		}
+		return nil
+	}
+	if a := active(); a != true {
+		t.Errorf("GetUsers says alice's IsActive is %v before disabling", a)
+	}
+
 	mustRun(t, "user", "disable", "alice")
+	if a := active(); a != false {
+		t.Errorf("GetUsers says a disabled alice's IsActive is %v", a)
+	}
 	if users := mustRun(t, "user", "list"); !regexp.MustCompile(`(?m)^alice\s+false\s+true\s`).MatchString(users) {
 		t.Errorf("user list does not show alice disabled:\n%s", users)
 	}
@@ -335,6 +352,9 @@ func testDisabledUser(t *testing.T, base, session string) {
 	}
 
 	mustRun(t, "user", "enable", "alice")
+	if a := active(); a != true {
+		t.Errorf("GetUsers says alice's IsActive is %v after enabling", a)
+	}
 	again := login(t, base, "alice", "wonderland")
 	if e := api(t, base, "GetContacts", map[string]any{"sessionId": again}); e.ReturnCode != "rcSuccess" {
 		t.Errorf("alice enabled again: %s", e.ReturnCode)
