@@ -64,3 +64,30 @@ func TestBrowserFirstSync(t *testing.T) {
 		t.Fatalf("after merging:\n%s", text)
 	}
 }
+
+// In Chromium the Microsoft 365 sign-in page moves on by itself: once the
+// user signs in at Microsoft (the loopback stand-in approves the code),
+// the page's script sees it and goes on to the prerequisites.
+func TestBrowserMicrosoft365SignIn(t *testing.T) {
+	tb := browsertest.New(t)
+	w := newM365World(t, 0)
+	tb.SignIn(w.ui, "alice", "alice-pw")
+	tb.Do(chromedp.Navigate(w.ui+"/mycontacts"),
+		chromedp.Click(chromedp.CSS(`form[action="/mycontacts/m365"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("strong.code")))
+	code := tb.Text("strong.code")
+	if text := tb.Text("main"); !strings.Contains(text, "https://microsoft.com/devicelogin") || !strings.Contains(text, "The code expires in 15 minutes.") {
+		t.Fatalf("sign-in page:\n%s", text)
+	}
+	tb.Shots("m365-signin")
+	if !w.id.Approve(code) {
+		t.Fatalf("the page shows %q, which Microsoft did not hand out", code)
+	}
+	tb.Do(chromedp.WaitVisible(chromedp.CSS("ul.checks")))
+	if text := tb.Text("main"); !strings.Contains(text, "Signed in to Microsoft 365 and connected to the mailbox.") || !strings.Contains(text, "The mailbox or address book answers") {
+		t.Errorf("after signing in:\n%s", text)
+	}
+	if n := browsertest.Run(tb, chromedp.Evaluate[int](`document.querySelectorAll("ul.checks li.missing").length`)); n != 0 {
+		t.Errorf("%d prerequisites missing", n)
+	}
+}
