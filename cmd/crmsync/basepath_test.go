@@ -80,6 +80,28 @@ func TestServeUnderBasePath(t *testing.T) {
 		t.Errorf("PROPFIND: HTTP %d %s", resp.StatusCode, body)
 	}
 
+	// The web UI: its start page sends the browser to the sign-in page
+	// under the base path, whose form, links and style sheet carry it too.
+	resp, err = noRedirect.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || loc != "/31994/signin" {
+		t.Errorf("GET %s/: HTTP %d Location %q, want a redirect to /31994/signin", url, resp.StatusCode, loc)
+	}
+	resp, err = http.Get(url + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`action="/31994/signin"`, `href="/31994/static/style.css"`} {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s/signin: HTTP %d, want %s in %.300s", url, resp.StatusCode, want, body)
+		}
+	}
+
 	if code, _, errOut := run(t, "", "serve", "--base-path", "eway/../x"); code != 2 || !strings.Contains(errOut, "--base-path") {
 		t.Errorf("bad --base-path: exit %d %q", code, errOut)
 	}

@@ -257,7 +257,7 @@ func seedDemoMailbox(mb *outlook.Mailbox, r *rand.Rand, crm []*crmsync.Item, n i
 func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engine, u *crmsync.User, sandboxURL, listen string) error {
 	mux := http.NewServeMux()
 	ewayapi.NewServer(d.svc, ewayapi.Options{Logger: env.Logger}).Handle(mux)
-	ui, err := newWebUI(d.svc, newWebSync(ctx, d, graph.AuthConfig{}))
+	ui, err := newWebUI(d.svc, newWebSync(ctx, d, graph.AuthConfig{}), "")
 	if err != nil {
 		return err
 	}

@@ -20,22 +20,25 @@ func mountWeb(ctx context.Context, s *Server) error {
 	if svc, ok := asService(s.CRM); ok {
 		ws = newWebSync(ctx, &syncDeps{env: s.Env, svc: svc, db: s.DB, state: s.DB.state, loc: s.DBLocation}, s.Microsoft365)
 	}
-	h, err := newWebUI(s.CRM, ws)
+	h, err := newWebUI(s.CRM, ws, s.BasePath)
 	if err != nil {
 		return err
 	}
-	h.Mount(s.Mux)
+	// The UI writes its links, forms, redirects and cookie path from the
+	// base path, so it sees the paths as the client sent them.
+	s.HandlePublic(h, "/")
 	return nil
 }
 
 // newWebUI builds the UI over crm, which must offer the paged listing
-// (the service does); ws may be nil (no My Contacts tab).
-func newWebUI(crm any, ws web.Sync) (*web.Handler, error) {
+// (the service does), under basePath ("" for the root); ws may be nil
+// (no My Contacts tab).
+func newWebUI(crm any, ws web.Sync, basePath string) (*web.Handler, error) {
 	wc, ok := crm.(web.CRM)
 	if !ok {
 		return nil, fmt.Errorf("the CRM does not support the web UI's listing")
 	}
-	return web.New(web.Options{CRM: wc, Sync: ws, CardDAVPath: "/dav/"})
+	return web.New(web.Options{CRM: wc, Sync: ws, BasePath: basePath, CardDAVPath: "/dav/"})
 }
 
 // webSync is the My Contacts tab's side of the sync wiring the CLI uses:

@@ -103,7 +103,7 @@ func newSyncWorldWith(t *testing.T, extra int, configure func(w *syncWorld, ws *
 	if configure != nil {
 		configure(w, ws)
 	}
-	ui, err := newWebUI(d.svc, ws)
+	ui, err := newWebUI(d.svc, ws, "")
 	if err != nil {
 		t.Fatal(err)
 	}
