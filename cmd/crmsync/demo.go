@@ -30,7 +30,7 @@ const (
 )
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "demo", "demo [--contacts N] [--once] [--dir DIR] [--sandbox URL] [--no-sync]")
+	fs := newFlags(env, "demo", "demo [--contacts N] [--once] [--dir DIR] [--listen ADDR] [--sandbox URL] [--no-sync]")
 	n := fs.Int("contacts", 3000, "how many CRM contacts to seed")
 	once := fs.Bool("once", false, "exit after the first sync")
 	dir := fs.String("dir", "", "`directory` for the demo's database (default: a new temporary one)")
@@ -110,6 +110,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	run, err := firstSync(ctx, env, eng)
 	if run != nil {
 		printSummary(env.Stdout, run, "Outlook")
+		if len(run.Duplicates) > 0 {
+			fmt.Fprintf(env.Stdout, "Review them with: crmsync duplicates list --db %s --user %s\n", dbPath, demoUser)
+		}
 	}
 	if err != nil {
 		return err
@@ -287,15 +290,15 @@ Sync keeps running (CRM changes go to Outlook at once, Outlook is polled every 2
 Try it from another terminal:
 
   # Edit contact %[1]s in the CRM (user %[2]q, password %[3]q):
-  SID=$(curl -s -X POST %[4]s/API.svc/LogIn -d '{"userName":"%[2]s","passwordHash":"%[5]s"}' | sed 's/.*"SessionId":"\([^"]*\)".*/\1/')
-  curl -s -X POST %[4]s/API.svc/SaveContact -d '{"sessionId":"'$SID'","transmitObject":{"ItemGUID":"%[1]s","Title":"Head of Sales"}}'
+  SID=$(curl -s -H 'Content-Type: application/json' %[4]s/API.svc/LogIn -d '{"userName":"%[2]s","passwordHash":"%[5]s"}' | sed 's/.*"SessionId":"\([^"]*\)".*/\1/')
+  curl -s -H 'Content-Type: application/json' %[4]s/API.svc/SaveContact -d '{"sessionId":"'$SID'","transmitObject":{"ItemGUID":"%[1]s","Title":"Head of Sales"}}'
   # ...and see it in Outlook (the sandbox mailbox):
   curl -s -H 'Authorization: Bearer demo' '%[6]s/v1.0/me/contacts/%[7]s?$select=displayName,jobTitle'
 
   # Edit it in Outlook:
   curl -s -X PATCH -H 'Authorization: Bearer demo' -H 'Content-Type: application/json' %[6]s/v1.0/me/contacts/%[7]s -d '{"mobilePhone":"+420 777 123 456"}'
   # ...and see it in the CRM a moment later:
-  curl -s -X POST %[4]s/API.svc/GetContactsByItemGuids -d '{"sessionId":"'$SID'","itemGuids":["%[1]s"]}'
+  curl -s -H 'Content-Type: application/json' %[4]s/API.svc/GetContactsByItemGuids -d '{"sessionId":"'$SID'","itemGuids":["%[1]s"]}'
 
 `, p.CRMID, demoUser, demoPassword, api, hash, sandboxURL, p.RemoteID)
 	r := &engine.Runner{Engine: eng, Changes: d.svc.WatchChanges(ctx), PollInterval: 2 * time.Second, OnRun: func(run *engine.Run, err error) {

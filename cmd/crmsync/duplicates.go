@@ -11,7 +11,8 @@ import (
 
 func runDuplicates(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(env.Stderr, `Usage: crmsync duplicates SUBCOMMAND --user NAME [OUTLOOK-ID]
+		fmt.Fprint(env.Stderr, `Usage: crmsync duplicates list --user NAME
+       crmsync duplicates merge|keep --user NAME OUTLOOK-ID
 
   list    the Outlook contacts moved to "Duplicate contacts" and the CRM contact each matches
   merge   merge one into its CRM contact: empty CRM fields are filled from Outlook,
@@ -27,7 +28,11 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 	if sub != "list" && sub != "merge" && sub != "keep" {
 		return usagef("unknown subcommand %q of duplicates (list, merge, keep)", sub)
 	}
-	fs := newFlags(env, "duplicates "+sub, "duplicates "+sub+" --user NAME [OUTLOOK-ID]")
+	usage := "duplicates " + sub + " --user NAME OUTLOOK-ID [--db FILE | --postgres URL]"
+	if sub == "list" {
+		usage = "duplicates list --user NAME [--db FILE | --postgres URL]"
+	}
+	fs := newFlags(env, "duplicates "+sub, usage)
 	dbPath := dbFlag(fs)
 	userName := fs.String("user", "", "CRM user `name`")
 	want := 1

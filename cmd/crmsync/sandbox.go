@@ -16,7 +16,7 @@ import (
 )
 
 func runSandbox(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "sandbox", "sandbox [--listen ADDR] [--db FILE | --postgres URL] [--latency D]")
+	fs := newFlags(env, "sandbox", "sandbox [--listen ADDR] [--db FILE] [--latency D]")
 	listen := fs.String("listen", "127.0.0.1:8090", "`address` to listen on")
 	dbPath := fs.String("db", "", "SQLite `file` keeping the mailbox across restarts (default: in memory)")
 	latency := fs.Duration("latency", 0, "latency added to every request, to model a real tenant (e.g. 50ms)")

@@ -21,7 +21,11 @@ func runSetting(ctx context.Context, env *Env, args []string) error {
 	if args[0] == "set" {
 		want = 2
 	}
-	fs := newFlags(env, "setting "+args[0], "setting "+args[0])
+	usage := "setting list [--db FILE | --postgres URL]"
+	if args[0] == "set" {
+		usage = "setting set NAME true|false [--db FILE | --postgres URL]"
+	}
+	fs := newFlags(env, "setting "+args[0], usage)
 	dbPath := dbFlag(fs)
 	pos, err := parseFlags(env, fs, args[1:], want)
 	if err != nil {
