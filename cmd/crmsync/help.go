@@ -19,4 +19,5 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag can also come from the environment: --db from CRMSYNC_DB,")
 	fmt.Fprintln(w, "--poll-interval from CRMSYNC_POLL_INTERVAL, and so on; a flag on the command line wins.")
+	fmt.Fprintln(w, "The sandbox's come from CRMSYNC_SANDBOX_DB, CRMSYNC_SANDBOX_LISTEN and CRMSYNC_SANDBOX_LATENCY.")
 }

@@ -31,7 +31,7 @@ type command struct {
 // commands is the command table. Each command lives in its own file and
 // adds one line here; `help` is listed by printHelp itself.
 var commands = []command{
-	{"serve", "run the CRM server (eWay API, CardDAV, sync workers) until interrupted", runServe},
+	{"serve", "run the CRM server (eWay API, CardDAV, web UI, sync workers) until interrupted", runServe},
 	{"user", "manage users: add, passwd, disable, enable, list", runUser},
 	{"group", "manage groups and their rights: set, list, add-user, remove-user", runGroup},
 	{"setting", "show or change global settings: list, set NAME VALUE", runSetting},

@@ -500,3 +500,27 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		t.Fatal("serve ignored SIGTERM")
 	}
 }
+
+// TestSandboxIgnoresCRMEnvironment: CRMSYNC_DB and CRMSYNC_LISTEN are the
+// CRM's; the sandbox reads CRMSYNC_SANDBOX_DB and CRMSYNC_SANDBOX_LISTEN,
+// so exporting the CRM's never puts mailbox tables into the CRM file.
+func TestSandboxIgnoresCRMEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	crmDB := filepath.Join(dir, "crm.db")
+	t.Setenv("CRMSYNC_DB", crmDB)
+	t.Setenv("CRMSYNC_LISTEN", "not an address")
+	t.Setenv("CRMSYNC_SANDBOX_LISTEN", "127.0.0.1:0")
+	t.Setenv("CRMSYNC_SANDBOX_DB", filepath.Join(dir, "mailbox.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // serve, then stop at once
+	var out, errOut bytes.Buffer
+	if code := Run(ctx, []string{"sandbox"}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("sandbox: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if _, err := os.Stat(crmDB); !os.IsNotExist(err) {
+		t.Errorf("sandbox touched the CRM file of CRMSYNC_DB: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mailbox.db")); err != nil {
+		t.Errorf("sandbox did not keep its mailbox in CRMSYNC_SANDBOX_DB: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +21,15 @@ func runSandbox(ctx context.Context, env *Env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8090", "`address` to listen on")
 	dbPath := fs.String("db", "", "SQLite `file` keeping the mailbox across restarts (default: in memory)")
 	latency := fs.Duration("latency", 0, "latency added to every request, to model a real tenant (e.g. 50ms)")
-	if _, err := parseFlags(env, fs, args, 0); err != nil {
+	// The mailbox's flags come from CRMSYNC_SANDBOX_DB, _LISTEN and
+	// _LATENCY: CRMSYNC_DB and CRMSYNC_LISTEN name the CRM's file and the
+	// server's address, and a sandbox taking them would write its tables
+	// into the CRM database or fight serve for its port.
+	senv := *env
+	senv.Getenv = func(name string) string {
+		return env.Getenv(strings.Replace(name, "CRMSYNC_", "CRMSYNC_SANDBOX_", 1))
+	}
+	if _, err := parseFlags(&senv, fs, args, 0); err != nil {
 		return err
 	}
 	mb := outlook.NewMemory()
