@@ -78,10 +78,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 {
-			if c, ok := lookup(rest[0]); ok {
-				return exitCode(env, c.name, c.run(ctx, env, []string{"-h"}))
+		if len(rest) > 0 && rest[0] != "help" {
+			c, ok := lookup(rest[0])
+			if !ok {
+				fmt.Fprintf(stderr, "crmsync help: unknown command %q; run 'crmsync help' for the list\n", rest[0])
+				return 2
 			}
+			return exitCode(env, c.name, c.run(ctx, env, []string{"-h"}))
 		}
 		printHelp(stdout)
 		return 0

@@ -428,6 +428,10 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "-poll-interval") {
 		t.Errorf("help serve: %d %q", code, errOut)
 	}
+	code, out, errOut := run(t, "", "help", "srve")
+	if code != 2 || out != "" || !strings.Contains(errOut, `unknown command "srve"`) {
+		t.Errorf("help srve: exit %d, stdout %q, stderr %q; want exit 2 naming the unknown command", code, out, errOut)
+	}
 }
 
 // TestMounts: a mount adds a handler and a worker; the worker stops when
