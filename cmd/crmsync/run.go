@@ -130,12 +130,16 @@ func logLevel(s string) slog.Level {
 // instead of exiting.
 func newFlags(env *Env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	// The flag package would print a parse error before the usage; the
+	// command's error line says it once, after the usage.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: crmsync %s\n", usage)
 		if hasFlags(fs) {
 			fmt.Fprintln(env.Stderr, "Flags:")
+			fs.SetOutput(env.Stderr)
 			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
 		}
 	}
 	return fs
