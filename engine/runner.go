@@ -52,24 +52,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.OnRun != nil {
 			r.OnRun(run, err)
 		}
-		wait := poll
-		switch {
-		case err != nil && crm.ErrorCode(err) == crm.EPRECONDITION:
-			// Waiting for a person to confirm: keep polling gently.
-			failures = 0
-		case err != nil:
-			failures++
-			wait = min(maxBackoff, time.Second<<min(failures, 16))
-			var ra RetryAfterError
-			if errors.As(err, &ra) && ra.RetryAfter() > wait {
-				wait = ra.RetryAfter()
-			}
-		case run.Outcome == "partial":
-			failures++
-			wait = min(poll, time.Second<<min(failures, 16))
-		default:
-			failures = 0
-		}
+		var wait time.Duration
+		wait, failures = NextWait(poll, maxBackoff, failures, run, err)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -88,6 +72,31 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// NextWait is how long to wait before the next cycle of a partnership
+// whose cycle just returned run and err after failures failed ones in a
+// row, and the new count: poll after a success or while a person must
+// confirm, a doubling back-off capped at maxBackoff after errors (longer
+// if the remote said Retry-After), a short one after a partial run.
+func NextWait(poll, maxBackoff time.Duration, failures int, run *Run, err error) (time.Duration, int) {
+	switch {
+	case err != nil && crm.ErrorCode(err) == crm.EPRECONDITION:
+		// Waiting for a person to confirm: keep polling gently.
+		return poll, 0
+	case err != nil:
+		failures++
+		wait := min(maxBackoff, time.Second<<min(failures, 16))
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > wait {
+			wait = ra.RetryAfter()
+		}
+		return wait, failures
+	case run.Outcome == "partial":
+		failures++
+		return min(poll, time.Second<<min(failures, 16)), failures
+	}
+	return poll, 0
 }
 
 // CheckPrerequisites returns an EPRECONDITION error naming everything that

@@ -77,6 +77,9 @@ type Config struct {
 	PageSize int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Budget, when set, is the mailbox's limits shared with other clients
+	// of it; MaxInFlight, WindowRequests and Window are then its own.
+	Budget *Budget
 }
 
 func (c *Config) setDefaults() {
@@ -157,6 +160,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TokenSource == nil {
 		return nil, crm.Errorf(crm.EINVALID, "graph: a token source is required")
 	}
+	lim := newLimiter(cfg.MaxInFlight, cfg.WindowRequests, cfg.Window, cfg.Now)
+	if cfg.Budget != nil {
+		lim = cfg.Budget.lim
+	}
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		return nil, crm.Errorf(crm.EINVALID, "graph: base URL %q is not an http(s) URL", cfg.BaseURL)
@@ -166,7 +173,7 @@ func New(cfg Config) (*Client, error) {
 		base:     base + "/v1.0",
 		http:     cfg.HTTPClient,
 		log:      cfg.Logger,
-		lim:      newLimiter(cfg.MaxInFlight, cfg.WindowRequests, cfg.Window, cfg.Now),
+		lim:      lim,
 		folderID: cfg.FolderID,
 		seen:     map[string]*seenContact{},
 	}, nil

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,15 +61,14 @@ func TestSyncWorkersSkipDisabledUsers(t *testing.T) {
 
 	s := &Server{Env: env, CRM: svc, DB: db, DBLocation: loc, Node: "test", PollInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	w := &workers{s: s, d: &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc},
-		running: map[int64]*worker{}, skipped: map[int64]bool{}, mu: &sync.Mutex{}, metrics: newSyncMetrics()}
-	defer func() { w.stopAll(); w.wg.Wait() }()
+	w := newWorkers(s, &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc})
+	defer w.stopAll()
 	running := func(want ...string) {
 		t.Helper()
 		w.pass(ctx)
 		var got []string
 		for name, id := range ids {
-			if w.running[id] != nil {
+			if w.running[id] != nil && w.sched.Has(id) {
 				got = append(got, name)
 			}
 		}

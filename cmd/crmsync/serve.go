@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ type Server struct {
 	BasePath     string // --base-path: "" or e.g. "/eway"; Mux sees paths without it, links must add it
 	Logger       *slog.Logger
 	PollInterval time.Duration
+	// Workers is the most sync cycles running at once (--workers).
+	Workers int
+	// Budgets share each mailbox's Graph limits among the process's clients.
+	Budgets *graph.Budgets
 	// Microsoft365 is the app users sign in to Microsoft 365 with from
 	// the web UI (--ms-client-id); no ClientID, no sign-in there.
 	Microsoft365 graph.AuthConfig
@@ -72,6 +77,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
+	workers := fs.Int("workers", 2*runtime.GOMAXPROCS(0), "most sync cycles running at once, whatever the number of partnerships")
 	node, lease := nodeFlags(fs)
 	basePathFlag := fs.String("base-path", "", "serve everything (API, CardDAV, web UI) under this URL `path`, e.g. /eway")
 	msClientID := fs.String("ms-client-id", "", "application (client) `id` of the app registration users sign in to Microsoft 365 with from the web UI (public client flows on)")
@@ -85,6 +91,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if *poll <= 0 {
 		return usagef("--poll-interval must be positive, got %v", *poll)
+	}
+	if *workers <= 0 {
+		return usagef("--workers must be positive, got %d", *workers)
 	}
 	if *lease <= 0 {
 		return usagef("--lease must be positive, got %v", *lease)
@@ -114,7 +123,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll,
+	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll, Workers: *workers, Budgets: graph.NewBudgets(graph.Config{}),
 		Microsoft365: graph.AuthConfig{Tenant: *msTenant, ClientID: *msClientID},
 		ctx:          workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/engine/schedule"
 	"github.com/crmsync/crmsync/postgres"
 )
 
@@ -91,11 +92,11 @@ func logRun(env *Env, user string) func(*engine.Run, error) {
 	}
 }
 
-// mountSyncWorkers runs one sync worker per active partnership inside
+// mountSyncWorkers runs the sync of every active partnership inside
 // `crmsync serve`, picking up partnerships turned on or off meanwhile, and
 // asks again about postponed first syncs (SPEC M11).
 func mountSyncWorkers(ctx context.Context, s *Server) error {
-	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation}
+	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation, budgets: s.Budgets}
 	var ok bool
 	if d.svc, ok = asService(s.CRM); !ok {
 		return nil
@@ -117,13 +118,16 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 		// CRM writes of every node wake this node's workers.
 		s.Go("change notifications", func(ctx context.Context) error { return pg.ListenChanges(ctx, d.svc.Notify) })
 	}
-	w := &workers{s: s, d: d, running: map[int64]*worker{}, skipped: map[int64]bool{}, metrics: newSyncMetrics()}
-	var mu sync.Mutex // running is read by /metrics while the pass changes it
-	w.mu = &mu
-	w.metrics.running = func() int { mu.Lock(); defer mu.Unlock(); return len(w.running) }
+	w := newWorkers(s, d)
 	s.Mux.Handle("GET /metrics", w.metrics.handler(s.CRM))
+	s.Go("sync scheduler", w.sched.Run)
+	s.Go("sync wake-ups", func(ctx context.Context) error {
+		for range d.svc.WatchChanges(ctx) {
+			w.sched.WakeAll()
+		}
+		return nil
+	})
 	s.Go("sync workers", func(ctx context.Context) error {
-		defer w.wg.Wait()
 		interval := 10 * time.Second
 		if w.leased() {
 			interval = min(interval, s.LeaseTTL/3) // renew well before the lease ends
@@ -141,22 +145,30 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 	return nil
 }
 
-// workers are the sync workers of one `serve` process. On PostgreSQL each
-// runs under the partnership's lease, with a state store fenced by it, and
-// the node takes no more than its even share of the active partnerships.
+// workers are the sync workers of one `serve` process: its partnerships'
+// cycles, run by a scheduler with a bounded pool. On PostgreSQL each runs
+// under the partnership's lease, with a state store fenced by it, and the
+// node takes no more than its even share of the active partnerships.
 type workers struct {
 	s       *Server
 	d       *syncDeps
 	running map[int64]*worker
 	skipped map[int64]bool // active partnerships of disabled users, logged once
 	mu      *sync.Mutex    // guards running
-	wg      sync.WaitGroup
+	sched   *schedule.Scheduler
 	metrics *syncMetrics
 }
 
 type worker struct {
-	cancel context.CancelFunc
+	cancel func()
 	token  int64 // the fencing token it runs under (PostgreSQL)
+}
+
+func newWorkers(s *Server, d *syncDeps) *workers {
+	w := &workers{s: s, d: d, running: map[int64]*worker{}, skipped: map[int64]bool{}, mu: &sync.Mutex{}, metrics: newSyncMetrics(),
+		sched: schedule.New(schedule.Config{Workers: s.Workers, PollInterval: s.PollInterval})}
+	w.metrics.running = func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.running) }
+	return w
 }
 
 func (w *workers) leased() bool { return w.s.DB.pg != nil }
@@ -269,15 +281,17 @@ func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine
 	}
 	eng.State = state
 	u, _ := w.d.userByGUID(ctx, p.User)
-	wctx, cancel := context.WithCancel(ctx)
-	w.running[p.ID] = &worker{cancel: cancel, token: token}
+	id := p.ID
+	w.running[id] = &worker{cancel: func() { w.sched.Remove(id) }, token: token}
 	logged := logRun(w.s.Env, u.Name)
-	r := &engine.Runner{Engine: eng, Changes: w.d.svc.WatchChanges(wctx), PollInterval: w.s.PollInterval, OnRun: func(run *engine.Run, err error) {
-		w.metrics.observe(p.ID, run, err)
-		logged(run, err)
-	}}
-	w.wg.Add(1)
-	go func() { defer w.wg.Done(); r.Run(wctx) }()
+	w.sched.Add(ctx, id, func(ctx context.Context) (*engine.Run, error) {
+		run, err := eng.Cycle(ctx)
+		if ctx.Err() == nil {
+			w.metrics.observe(id, run, err)
+			logged(run, err)
+		}
+		return run, err
+	})
 	w.s.Logger.Info("sync worker started", "user", u.Name, "node", w.s.Node)
 }
 

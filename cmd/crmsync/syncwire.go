@@ -43,6 +43,16 @@ type remoteConfig struct {
 	DuplicatesBook string `json:"duplicatesBook,omitempty"`
 }
 
+// mailbox names the Outlook mailbox of rc for user u, whose Graph budget
+// every client of it shares: a sandbox serves one mailbox; a Microsoft 365
+// one is the account u signed in with.
+func (rc remoteConfig) mailbox(u *crmsync.User) string {
+	if rc.Sandbox != "" {
+		return rc.Sandbox
+	}
+	return rc.GraphURL + "|" + rc.Tenant + "|" + u.GUID
+}
+
 func parseRemote(s string) (remoteConfig, error) {
 	var rc remoteConfig
 	if s == "" {
@@ -69,6 +79,9 @@ type syncDeps struct {
 	db    *crmDB
 	state engine.StateStore
 	loc   dbLocation
+	// budgets share each mailbox's Graph limits among the partnerships and
+	// web sign-ins of this process (nil: a client has its own).
+	budgets *graph.Budgets
 }
 
 func openSync(ctx context.Context, env *Env, loc dbLocation) (*syncDeps, error) {
@@ -136,7 +149,7 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password,
 			AddressBook: rc.AddressBook, DuplicatesBook: rc.DuplicatesBook, Logger: d.env.Logger})
 	}
-	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID}
+	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID, Budget: d.budgets.For(rc.mailbox(u))}
 	switch {
 	case rc.Sandbox != "":
 		cfg.BaseURL = rc.Sandbox
