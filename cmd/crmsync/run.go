@@ -215,13 +215,18 @@ func dbFlag(fs *flag.FlagSet) *dbLocation {
 }
 
 // arg is how hints printed for the user name this database on a command
-// line: nothing for the default file. A PostgreSQL URL is shown without
-// its password.
-func (l dbLocation) arg() string {
+// line: nothing for the default file, nor for what the environment
+// (getenv: CRMSYNC_POSTGRES, CRMSYNC_DB) already says, so that a hint
+// copied as printed reaches the same database. A PostgreSQL URL given on
+// the command line is shown without its password.
+func (l dbLocation) arg(getenv func(string) string) string {
 	switch {
 	case l.Postgres != "":
+		if getenv("CRMSYNC_POSTGRES") == l.Postgres {
+			return ""
+		}
 		return " --postgres " + redactURL(l.Postgres)
-	case l.Path != "crmsync.db":
+	case l.Path != "crmsync.db" && getenv("CRMSYNC_DB") != l.Path:
 		return " --db " + l.Path
 	}
 	return ""

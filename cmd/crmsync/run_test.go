@@ -528,3 +528,31 @@ func TestSandboxIgnoresCRMEnvironment(t *testing.T) {
 		t.Errorf("sandbox did not keep its mailbox in CRMSYNC_SANDBOX_DB: %v", err)
 	}
 }
+
+// TestDBLocationHint: a hint copied as printed reaches the same database.
+// What the environment already names is left out, so a password in
+// CRMSYNC_POSTGRES is never replaced by its redacted form.
+func TestDBLocationHint(t *testing.T) {
+	pg := "postgres://crmsync:s3cret@db.example.com/crm"
+	env := func(vars map[string]string) func(string) string {
+		return func(name string) string { return vars[name] }
+	}
+	for _, c := range []struct {
+		name string
+		loc  dbLocation
+		env  map[string]string
+		want string
+	}{
+		{"default file", dbLocation{Path: "crmsync.db"}, nil, ""},
+		{"file flag", dbLocation{Path: "/srv/crm.db"}, nil, " --db /srv/crm.db"},
+		{"file from env", dbLocation{Path: "/srv/crm.db"}, map[string]string{"CRMSYNC_DB": "/srv/crm.db"}, ""},
+		{"postgres flag", dbLocation{Path: "crmsync.db", Postgres: pg}, nil, " --postgres postgres://crmsync:xxxxx@db.example.com/crm"},
+		{"postgres from env", dbLocation{Path: "crmsync.db", Postgres: pg}, map[string]string{"CRMSYNC_POSTGRES": pg}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.loc.arg(env(c.env)); got != c.want {
+				t.Errorf("arg() = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -191,6 +191,6 @@ func ensureAdmin(ctx context.Context, env *Env, crm crmsync.CRM, loc dbLocation)
 		return fmt.Errorf("creating the admin user: %w", err)
 	}
 	fmt.Fprintln(env.Stdout, "Created the administrator 'admin' on this new database. Set its password with:")
-	fmt.Fprintf(env.Stdout, "  crmsync user passwd admin --password P%s\n", loc.arg())
+	fmt.Fprintf(env.Stdout, "  crmsync user passwd admin --password P%s\n", loc.arg(env.Getenv))
 	return nil
 }

@@ -111,7 +111,7 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 			if err != nil {
 				continue
 			}
-			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, d.loc.arg())
+			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, d.loc.arg(s.Env.Getenv))
 		}
 	}
 	if pg := s.DB.pg; pg != nil {
