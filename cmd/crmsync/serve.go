@@ -73,7 +73,7 @@ func (s *Server) Go(name string, fn func(ctx context.Context) error) {
 var mounts []func(ctx context.Context, s *Server) error
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--base-path PATH] [--poll-interval D] [--node NAME] [--lease D] [--ms-client-id ID [--ms-tenant T]]")
+	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--base-path PATH] [--poll-interval D] [--workers N] [--node NAME] [--lease D] [--ms-client-id ID [--ms-tenant T]]")
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
