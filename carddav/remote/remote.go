@@ -81,6 +81,14 @@ type Client struct {
 	dupBook string // resolved duplicates book path once created or found
 }
 
+// DefaultHTTPClient is the client Open uses when Config.HTTPClient is nil:
+// keep-alive with up to 16 idle connections to the server, a 60 s timeout.
+func DefaultHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	return &http.Client{Timeout: 60 * time.Second, Transport: tr}
+}
+
 // Open discovers the address book (RFC 6764 well-known URL, current-user-
 // principal, addressbook-home-set) and checks that it can be read.
 // Errors: EUNAUTHORIZED for bad credentials, ENOTFOUND when no address
@@ -90,14 +98,10 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, crm.Errorf(crm.EINVALID, "carddav: URL %q is not an http(s) URL", cfg.URL)
 	}
-	hc := &http.Client{Timeout: 60 * time.Second}
+	hc := DefaultHTTPClient()
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 16
-		hc.Transport = tr
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{

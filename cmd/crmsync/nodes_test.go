@@ -101,7 +101,8 @@ func TestNodesShareLeases(t *testing.T) {
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		code, m := metrics(baseB, "boss", "boss-pw")
-		if code == http.StatusOK && strings.Contains(m, "crmsync_partnerships_running 3\n") && strings.Contains(m, "crmsync_lease_takeovers_total 3\n") {
+		if code == http.StatusOK && strings.Contains(m, "crmsync_partnerships_running 3\n") && strings.Contains(m, "crmsync_lease_takeovers_total 3\n") &&
+			strings.Contains(m, `crmsync_remote_requests_total{remote="graph",status="200"} `) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -41,6 +41,8 @@ type Server struct {
 	Workers int
 	// Budgets share each mailbox's Graph limits among the process's clients.
 	Budgets *graph.Budgets
+	// Requests counts the requests to remotes for /metrics.
+	Requests *requestCounts
 	// Microsoft365 is the app users sign in to Microsoft 365 with from
 	// the web UI (--ms-client-id); no ClientID, no sign-in there.
 	Microsoft365 graph.AuthConfig
@@ -123,7 +125,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll, Workers: *workers, Budgets: graph.NewBudgets(graph.Config{}),
+	srv := &Server{Env: env, CRM: crm, DB: db, DBLocation: *dbPath, Node: *node, LeaseTTL: *lease, Mux: mux, BasePath: basePath, Logger: env.Logger, PollInterval: *poll, Workers: *workers, Budgets: graph.NewBudgets(graph.Config{}), Requests: newRequestCounts(),
 		Microsoft365: graph.AuthConfig{Tenant: *msTenant, ClientID: *msClientID},
 		ctx:          workCtx, errs: make(chan error, 1)}
 	defer func() { // on every path, workers stop before the database closes

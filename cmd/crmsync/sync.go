@@ -96,7 +96,7 @@ func logRun(env *Env, user string) func(*engine.Run, error) {
 // `crmsync serve`, picking up partnerships turned on or off meanwhile, and
 // asks again about postponed first syncs (SPEC M11).
 func mountSyncWorkers(ctx context.Context, s *Server) error {
-	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation, budgets: s.Budgets}
+	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation, budgets: s.Budgets, requests: s.Requests}
 	var ok bool
 	if d.svc, ok = asService(s.CRM); !ok {
 		return nil
@@ -165,7 +165,7 @@ type worker struct {
 }
 
 func newWorkers(s *Server, d *syncDeps) *workers {
-	w := &workers{s: s, d: d, running: map[int64]*worker{}, skipped: map[int64]bool{}, mu: &sync.Mutex{}, metrics: newSyncMetrics(),
+	w := &workers{s: s, d: d, running: map[int64]*worker{}, skipped: map[int64]bool{}, mu: &sync.Mutex{}, metrics: newSyncMetrics(s.Requests),
 		sched: schedule.New(schedule.Config{Workers: s.Workers, PollInterval: s.PollInterval})}
 	w.metrics.running = func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.running) }
 	return w
@@ -284,6 +284,7 @@ func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine
 	id := p.ID
 	w.running[id] = &worker{cancel: func() { w.sched.Remove(id) }, token: token}
 	logged := logRun(w.s.Env, u.Name)
+	w.metrics.took(id)
 	w.sched.Add(ctx, id, func(ctx context.Context) (*engine.Run, error) {
 		run, err := eng.Cycle(ctx)
 		if ctx.Err() == nil {

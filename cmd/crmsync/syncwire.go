@@ -82,6 +82,8 @@ type syncDeps struct {
 	// budgets share each mailbox's Graph limits among the partnerships and
 	// web sign-ins of this process (nil: a client has its own).
 	budgets *graph.Budgets
+	// requests counts the requests to remotes for /metrics (nil: not counted).
+	requests *requestCounts
 }
 
 func openSync(ctx context.Context, env *Env, loc dbLocation) (*syncDeps, error) {
@@ -146,10 +148,10 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		if err != nil {
 			return nil, &crmsync.Error{Code: crmsync.EPRECONDITION, Message: fmt.Sprintf("the CardDAV password of %s is missing: run 'crmsync carddav enable' again", u.Name), Err: err}
 		}
-		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password,
+		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password, HTTPClient: d.requests.client("carddav", remote.DefaultHTTPClient()),
 			AddressBook: rc.AddressBook, DuplicatesBook: rc.DuplicatesBook, Logger: d.env.Logger})
 	}
-	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID, Budget: d.budgets.For(rc.mailbox(u))}
+	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID, Budget: d.budgets.For(rc.mailbox(u)), HTTPClient: d.requests.client("graph", nil)}
 	switch {
 	case rc.Sandbox != "":
 		cfg.BaseURL = rc.Sandbox
