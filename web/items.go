@@ -165,18 +165,22 @@ func (h *Handler) item(rq *request, f crmsync.Folder, guid string) (*crmsync.Ite
 }
 
 type itemData struct {
-	Page       *folderPage
-	Item       *crmsync.Item
-	Access     crmsync.Access
-	Fields     []shownField
-	Company    *crmsync.Item
-	Contact    *crmsync.Item
-	Contacts   []*crmsync.Item
-	Journals   []*crmsync.Item
-	Types      map[string]*crmsync.EnumValue
-	CanJournal bool
-	HasPhoto   bool
-	Marking    *marking
+	Page     *folderPage
+	Item     *crmsync.Item
+	Access   crmsync.Access
+	Fields   []shownField
+	Company  *crmsync.Item
+	Contact  *crmsync.Item
+	Contacts []*crmsync.Item
+	Journals []*crmsync.Item
+	// TooManyContacts and TooManyJournals say a list was left out: it is
+	// longer than a read without the Export right may return.
+	TooManyContacts bool
+	TooManyJournals bool
+	Types           map[string]*crmsync.EnumValue
+	CanJournal      bool
+	HasPhoto        bool
+	Marking         *marking
 }
 
 type shownField struct{ Name, Value string }
@@ -221,12 +225,12 @@ func (h *Handler) open(p *folderPage) func(http.ResponseWriter, *http.Request, *
 		}
 		switch p.Folder {
 		case crmsync.Contacts:
-			d.Journals, err = h.crm.Search(rq.ctx, crmsync.Journal, map[string]string{crmsync.FieldContactGUID: it.GUID}, false)
+			d.Journals, d.TooManyJournals, err = h.linked(rq, crmsync.Journal, crmsync.FieldContactGUID, it.GUID)
 			d.Marking = h.marking(rq)
 		case crmsync.Companies:
-			d.Journals, err = h.crm.Search(rq.ctx, crmsync.Journal, map[string]string{crmsync.FieldCompanyGUID: it.GUID}, false)
+			d.Journals, d.TooManyJournals, err = h.linked(rq, crmsync.Journal, crmsync.FieldCompanyGUID, it.GUID)
 			if err == nil {
-				d.Contacts, err = h.crm.Search(rq.ctx, crmsync.Contacts, map[string]string{crmsync.FieldCompanyGUID: it.GUID}, false)
+				d.Contacts, d.TooManyContacts, err = h.linked(rq, crmsync.Contacts, crmsync.FieldCompanyGUID, it.GUID)
 				slices.SortFunc(d.Contacts, func(a, b *crmsync.Item) int { return strings.Compare(crmsync.SortKey(a), crmsync.SortKey(b)) })
 			}
 		}
@@ -238,6 +242,18 @@ func (h *Handler) open(p *folderPage) func(http.ResponseWriter, *http.Request, *
 		d.CanJournal = p.Folder == crmsync.Contacts && h.rights(rq, crmsync.Journal).CanCreate
 		h.render(w, r, http.StatusOK, "item", h.view(rq, p.Slug, &view{Title: it.Get(crmsync.FieldFileAs), Data: d}))
 	}
+}
+
+// linked returns the items of folder whose field links them to guid. A
+// caller without the folder's Export right reads at most a page of items
+// at once (SPEC M3): a record with more links then shows none of them and
+// says why (tooMany), instead of failing the whole page.
+func (h *Handler) linked(rq *request, folder crmsync.Folder, field, guid string) (items []*crmsync.Item, tooMany bool, err error) {
+	items, err = h.crm.Search(rq.ctx, folder, map[string]string{field: guid}, false)
+	if crmsync.ErrorCode(err) == crmsync.EFORBIDDEN && !h.rights(rq, folder).CanExport {
+		return nil, true, nil
+	}
+	return items, false, err
 }
 
 // sortNewestFirst orders journals as the Outlook note shows them: by

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -598,5 +599,40 @@ func TestAdmin(t *testing.T) {
 	}
 	if s, _ := w.svc.GlobalSettings(sys); s[crmsync.SettingDuplicityCheck] != "true" || s[crmsync.SettingCreateCompany] != "false" {
 		t.Errorf("settings %v", s)
+	}
+}
+
+// TestLongListsWithoutExport opens a company with more contacts than a read
+// without the Export right may return: bob (no Export) gets the page with a
+// note instead of an error, alice (Export) gets every contact listed.
+func TestLongListsWithoutExport(t *testing.T) {
+	w := newWorld(t, web.Options{})
+	company := w.save(w.alice, crmsync.Companies, map[string]string{crmsync.FieldCompanyName: "Big Customer s.r.o."})
+	var patches []crmsync.Patch
+	for i := range service.ExportFreeItems + 20 {
+		patches = append(patches, crmsync.Patch{Set: map[string]string{
+			crmsync.FieldLastName:    fmt.Sprintf("Employee %03d", i),
+			crmsync.FieldCompanyGUID: company,
+		}})
+	}
+	if _, err := w.svc.Save(crmsync.System(context.Background()), crmsync.Contacts, patches, crmsync.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`<li><a href="/contacts/[0-9a-f-]{36}"`)
+
+	p := w.signIn("bob", "bob-pw").get("/companies/" + company)
+	if p.status != http.StatusOK {
+		t.Fatalf("bob opening the company: %d\n%s", p.status, p.body)
+	}
+	if !contains(p.body, "Export right") || contains(p.body, "Employee 000") {
+		t.Errorf("bob's company page does not say the contacts were left out:\n%s", p.body)
+	}
+
+	p = w.signIn("alice", "alice-pw").get("/companies/" + company)
+	if p.status != http.StatusOK {
+		t.Fatalf("alice opening the company: %d", p.status)
+	}
+	if n := len(row.FindAllString(p.body, -1)); n != service.ExportFreeItems+20 {
+		t.Errorf("alice's company page lists %d contacts, want %d", n, service.ExportFreeItems+20)
 	}
 }
