@@ -27,6 +27,7 @@ type syncMetrics struct {
 	lastOK    map[int64]time.Time // last successful cycle, or when this node took the partnership
 	running   func() int
 	requests  *requestCounts
+	onRun     func(id int64, run *engine.Run, err error) // benchmarks: told about every cycle
 }
 
 func newSyncMetrics(requests *requestCounts) *syncMetrics {
@@ -113,6 +114,9 @@ func (rc *requestCounts) write(w io.Writer) {
 func (m *syncMetrics) observe(id int64, run *engine.Run, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.onRun != nil {
+		m.onRun(id, run, err)
+	}
 	switch {
 	case err != nil:
 		m.runs["error"]++
