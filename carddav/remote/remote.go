@@ -219,7 +219,10 @@ func (c *Client) discover(ctx context.Context, start, want string) error {
 		return c.useBook(ctx, want, wrap)
 	}
 	p, pr, err := c.propfind0(ctx, start)
-	if err != nil && start == "/" {
+	// A server's root need not be DAV (the well-known address is tried
+	// next), but refused credentials are final: trying them again at
+	// another address only brings the user closer to a lockout.
+	if err != nil && start == "/" && httpStatus(err) != http.StatusUnauthorized {
 		err = nil
 		pr = prop{}
 	}

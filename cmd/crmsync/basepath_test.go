@@ -67,6 +67,23 @@ func TestServeUnderBasePath(t *testing.T) {
 			t.Errorf("%s: HTTP %d Location %q, want a redirect to /31994/dav/", u, resp.StatusCode, loc)
 		}
 	}
+	// A client given the server's address asks its root with PROPFIND: it
+	// is sent on to the DAV root, while a browser gets the web UI there.
+	for _, method := range []string{"PROPFIND", "GET"} {
+		req, _ := http.NewRequest(method, url+"/", nil)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if method == "PROPFIND" && (resp.StatusCode != http.StatusMovedPermanently || loc != "/31994/dav/") {
+			t.Errorf("PROPFIND on the root: HTTP %d Location %q, want 301 to /31994/dav/", resp.StatusCode, loc)
+		}
+		if method == "GET" && (resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "/31994/signin")) {
+			t.Errorf("GET on the root: HTTP %d Location %q, want the web UI's sign-in", resp.StatusCode, loc)
+		}
+	}
 	req, _ := http.NewRequest("PROPFIND", url+"/dav/", bytes.NewReader([]byte(`<?xml version="1.0"?><propfind xmlns="DAV:"><prop><current-user-principal/></prop></propfind>`)))
 	req.Header.Set("Depth", "0")
 	req.SetBasicAuth("alice", "wonderland")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/crmsync/crmsync/carddav"
 )
@@ -21,5 +22,11 @@ func mountCardDAV(ctx context.Context, s *Server) error {
 	s.Mux.Handle("/.well-known/carddav", h)
 	s.Mux.Handle("/.well-known/carddav/", h)
 	s.HandlePublic(h, "/dav/")
+	// Phones and mail clients given the server's address ask its root
+	// with PROPFIND before (or instead of) the well-known address: send
+	// them to the DAV root as that address does; browsers get the web UI.
+	s.Mux.HandleFunc("PROPFIND /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, s.BasePath+"/dav/", http.StatusMovedPermanently)
+	})
 	return nil
 }
