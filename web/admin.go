@@ -29,9 +29,12 @@ type adminData struct {
 	Names    []string // the global settings, in order
 	Levels   []crmsync.Level
 	Folders  []crmsync.Folder
-	States   map[string]string // user GUID -> Outlook sync state
-	NewGroup groupRow          // the empty form for a new group
+	States   map[string]*syncStates // user GUID -> sync state per remote
+	NewGroup groupRow               // the empty form for a new group
 }
+
+// syncStates are a user's sync states with Outlook and with a CardDAV book.
+type syncStates struct{ Outlook, CardDAV string }
 
 type groupRow struct {
 	Name   string
@@ -58,7 +61,7 @@ func (h *Handler) renderAdmin(w http.ResponseWriter, r *http.Request, rq *reques
 		h.fail(w, r, rq, err)
 		return
 	}
-	d := &adminData{Users: users, Settings: settings, Folders: crmsync.Folders, States: map[string]string{},
+	d := &adminData{Users: users, Settings: settings, Folders: crmsync.Folders, States: map[string]*syncStates{},
 		NewGroup: groupRow{Rights: map[crmsync.Folder]crmsync.Rights{}},
 		Levels:   []crmsync.Level{crmsync.LevelNone, crmsync.LevelOwn, crmsync.LevelRelated, crmsync.LevelAll}}
 	for name := range settings {
@@ -75,8 +78,10 @@ func (h *Handler) renderAdmin(w http.ResponseWriter, r *http.Request, rq *reques
 	slices.SortFunc(d.Groups, func(a, b groupRow) int { return strings.Compare(a.Name, b.Name) })
 	if h.sync != nil {
 		for _, u := range users {
-			if st, err := h.sync.State(rq.ctx, u); err == nil {
-				d.States[u.GUID] = st
+			outlook, err1 := h.sync.State(rq.ctx, u, "outlook")
+			carddav, err2 := h.sync.State(rq.ctx, u, "carddav")
+			if err1 == nil && err2 == nil {
+				d.States[u.GUID] = &syncStates{Outlook: outlook, CardDAV: carddav}
 			}
 		}
 	}

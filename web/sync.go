@@ -20,9 +20,9 @@ type Sync interface {
 	// now, its prerequisites checked (the remote is asked whether it
 	// answers once connected).
 	Partnership(ctx context.Context, u *crmsync.User, kind string) (*SyncState, error)
-	// State is the user's Outlook sync state alone ("none" when not
-	// connected), cheap enough for a list of every user.
-	State(ctx context.Context, u *crmsync.User) (string, error)
+	// State is the user's sync state with one kind of remote alone ("none"
+	// when not connected), cheap enough for a list of every user.
+	State(ctx context.Context, u *crmsync.User, kind string) (string, error)
 	// ConnectSandbox connects the user to the sandbox mailbox at url.
 	ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error
 	// StartMicrosoft365 starts a device code sign-in to Microsoft 365 for

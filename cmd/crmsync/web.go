@@ -374,8 +374,8 @@ func (s *webSync) Runs(ctx context.Context, u *crmsync.User) ([]engine.Run, erro
 	return s.d.state.Runs(ctx, p.ID, 20)
 }
 
-func (s *webSync) State(ctx context.Context, u *crmsync.User) (string, error) {
-	p, err := s.d.state.Partnership(wiring(ctx), u.GUID, "outlook")
+func (s *webSync) State(ctx context.Context, u *crmsync.User, kind string) (string, error) {
+	p, err := s.d.state.Partnership(wiring(ctx), u.GUID, kind)
 	switch crmsync.ErrorCode(err) {
 	case "":
 		return p.State, nil

@@ -465,6 +465,15 @@ func TestWebCardDAVFirstSync(t *testing.T) {
 	if err != nil || p.State != "active" {
 		t.Errorf("CardDAV partnership after the first sync: %+v %v", p, err)
 	}
+	// The administrator sees alice's CardDAV sync on, her Outlook not connected.
+	if _, err := w.d.svc.AddUser(crmsync.System(context.Background()), "root", "root-pw", true); err != nil {
+		t.Fatal(err)
+	}
+	admin := newWebClient(t, w.ui)
+	admin.signIn("root", "root-pw")
+	if page := admin.get("/admin"); !strings.Contains(page, "<td>alice</td><td>sales</td>\n  <td>not connected</td><td>on</td>") {
+		t.Errorf("alice's sync states on the admin page:\n%s", page)
+	}
 	if st, _ := c.post("/mycontacts", "/mycontacts/enable", url.Values{"kind": {"fax"}, "mode": {"automatic"}, "policy": {"newest"}}); st != http.StatusBadRequest {
 		t.Errorf("an unknown kind: %d", st)
 	}
