@@ -232,7 +232,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status, msg := crossSite(r); status != 0 {
-		s.log.WarnContext(r.Context(), "cross-site api call refused", "method", truncate(name), "origin", truncate(r.Header.Get("Origin")),
+		s.log.WarnContext(r.Context(), "api call refused", "reason", msg, "method", truncate(name), "origin", truncate(r.Header.Get("Origin")),
 			"content_type", truncate(r.Header.Get("Content-Type")), "addr", r.RemoteAddr)
 		s.write(w, status, &reply{ReturnCode: rcGeneralError, Description: msg})
 		return
