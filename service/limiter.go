@@ -121,8 +121,12 @@ func (l *signInLimiter) current(m map[string]*failures, key string, now time.Tim
 
 func (l *signInLimiter) refusal(what string, f *failures, now time.Time) error {
 	wait := max(time.Minute, f.first.Add(l.window).Sub(now)).Round(time.Minute)
+	minutes := fmt.Sprintf("%d minutes", int(wait.Minutes()))
+	if wait == time.Minute {
+		minutes = "a minute"
+	}
 	return &crmsync.Error{Code: crmsync.EUNAUTHORIZED, Err: crmsync.ErrThrottled,
-		Message: fmt.Sprintf("too many failed sign-ins %s: try again in %v", what, wait)}
+		Message: fmt.Sprintf("too many failed sign-ins %s: try again in %s", what, minutes)}
 }
 
 // pruneOldest drops the entries of m older than cutoff and, if that frees
