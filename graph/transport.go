@@ -230,16 +230,25 @@ var errUnknownOutcome = errors.New("graph: the answer to a write was lost")
 // returns errUnknownOutcome. Any other status is returned as a reply.
 func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
 	var last error
+	// stopped is the error of a call whose ctx ended: with the failure
+	// that kept it retrying, so that "connection refused" is not hidden
+	// behind "context deadline exceeded".
+	stopped := func(err error) error {
+		if last == nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: %w (after: %v)", c.method, redactURL(c.url), err, last)
+	}
 	for attempt := 0; attempt < cl.cfg.MaxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := sleep(ctx, cl.backoff(attempt)); err != nil {
-				return nil, err
+				return nil, stopped(err)
 			}
 		}
 		r, err := cl.once(ctx, c)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, stopped(ctx.Err())
 			}
 			var ce *crm.Error
 			if errors.As(err, &ce) {

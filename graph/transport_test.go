@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -392,5 +393,23 @@ func TestErrorCodes(t *testing.T) {
 		if got := crm.ErrorCode(res[0].Err); got != tc.code {
 			t.Errorf("status %d: code %q, want %q (%v)", tc.status, got, tc.code, res[0].Err)
 		}
+	}
+}
+
+// TestDeadlineKeepsTheCause retries a mailbox that refuses connections
+// until the caller's deadline: the error is the deadline, and still says
+// what kept the call retrying.
+func TestDeadlineKeepsTheCause(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	closed := srv.URL
+	srv.Close()
+	// Retrying longer than the deadline: the deadline ends the call.
+	cl := newTestClient(t, closed, func(c *graph.Config) { c.MaxAttempts = 100 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err := cl.RawDo(ctx, "GET", "/me/contacts", nil, true)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err = %v, want the deadline with the refused connection", err)
 	}
 }
