@@ -42,13 +42,17 @@ func benchEnvInt(name string, def int) int {
 // CRMSYNC_BENCH_CONTACTS shrink it; CRMSYNC_BENCH_STORE=postgres runs it
 // on CRMSYNC_TEST_POSTGRES instead of a SQLite file.
 func BenchmarkManyPartnershipsOneNode(b *testing.B) {
+	benchPartnerships(b, 1, os.Getenv("CRMSYNC_BENCH_STORE") == "postgres")
+}
+
+func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	n := benchEnvInt("CRMSYNC_BENCH_PARTNERSHIPS", 1000)
 	contacts := benchEnvInt("CRMSYNC_BENCH_CONTACTS", 300)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	loc := dbLocation{Path: filepath.Join(b.TempDir(), "crm.db")}
 	var pgBase string
-	if os.Getenv("CRMSYNC_BENCH_STORE") == "postgres" {
+	if onPostgres {
 		loc.Postgres = testenv.Postgres(b)
 		pgBase = os.Getenv("CRMSYNC_TEST_POSTGRES")
 	}
@@ -102,20 +106,9 @@ func BenchmarkManyPartnershipsOneNode(b *testing.B) {
 	}
 	edited := res[0].GUID
 
-	s := &Server{Env: env, CRM: svc, DB: db, DBLocation: loc, Node: "bench", LeaseTTL: 30 * time.Second, PollInterval: time.Hour,
-		Workers: 2 * runtime.GOMAXPROCS(0), Budgets: graph.NewBudgets(graph.Config{}), Requests: newRequestCounts(), Logger: testLogger()}
-	w := newWorkers(s, &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc, budgets: s.Budgets, requests: s.Requests})
 	var mu sync.Mutex
 	cond := sync.NewCond(&mu)
 	var onRun func(id int64, run *engine.Run, err error)
-	w.metrics.onRun = func(id int64, run *engine.Run, err error) { // called under metrics.mu
-		mu.Lock()
-		if onRun != nil {
-			onRun(id, run, err)
-		}
-		mu.Unlock()
-		cond.Broadcast()
-	}
 	// waitFor installs fn as the run observer and waits until done says so.
 	waitFor := func(fn func(id int64, run *engine.Run, err error), done func() bool) {
 		mu.Lock()
@@ -126,14 +119,48 @@ func BenchmarkManyPartnershipsOneNode(b *testing.B) {
 		onRun = nil
 		mu.Unlock()
 	}
-	schedDone := make(chan struct{})
-	go func() { w.sched.Run(ctx); close(schedDone) }()
-	defer func() { cancel(); <-schedDone }()
-	go func() {
-		for range svc.WatchChanges(ctx) {
-			w.sched.WakeAll()
+	var ws []*workers
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for k := range nodes {
+		nodeDB, nodeSvc := db, svc
+		if k > 0 {
+			if nodeDB, err = openDB(ctx, loc); err != nil {
+				b.Fatal(err)
+			}
+			defer nodeDB.Close()
+			nodeSvc = service.New(nodeDB, service.Options{PasswordCost: bcrypt.MinCost, Logger: testLogger()})
 		}
-	}()
+		s := &Server{Env: env, CRM: nodeSvc, DB: nodeDB, DBLocation: loc, Node: fmt.Sprintf("node-%d", k), LeaseTTL: 30 * time.Second, PollInterval: time.Hour,
+			Workers: 2 * runtime.GOMAXPROCS(0), Budgets: graph.NewBudgets(graph.Config{}), Requests: newRequestCounts(), Logger: testLogger()}
+		w := newWorkers(s, &syncDeps{env: env, svc: nodeSvc, db: nodeDB, state: nodeDB.state, loc: loc, budgets: s.Budgets, requests: s.Requests})
+		w.metrics.onRun = func(id int64, run *engine.Run, err error) { // called under metrics.mu
+			mu.Lock()
+			if onRun != nil {
+				onRun(id, run, err)
+			}
+			mu.Unlock()
+			cond.Broadcast()
+		}
+		ws = append(ws, w)
+		background := []func(context.Context) error{w.sched.Run, func(ctx context.Context) error {
+			for range nodeSvc.WatchChanges(ctx) {
+				w.sched.WakeAll()
+			}
+			return nil
+		}}
+		if pg := nodeDB.pg; pg != nil {
+			background = append(background, func(ctx context.Context) error { return pg.ListenChanges(ctx, nodeSvc.Notify) })
+			// Every node is alive before the first pass, so each takes its share.
+			if _, err := pg.SyncState().Heartbeat(ctx, s.Node, s.LeaseTTL); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, fn := range background {
+			wg.Add(1)
+			go func() { defer wg.Done(); fn(ctx) }()
+		}
+	}
 
 	firstSync := time.Now()
 	synced := map[int64]bool{}
@@ -147,10 +174,13 @@ func BenchmarkManyPartnershipsOneNode(b *testing.B) {
 		}
 	}
 	mu.Unlock()
-	w.pass(ctx)
+	for _, w := range ws {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.passes(ctx) }()
+	}
 	waitFor(onRun, func() bool { return len(synced) == n })
-	b.Logf("%d partnerships × %d contacts on %s: setup %v, first syncs %v (%d failed cycles retried)",
-		n, contacts, map[bool]string{true: "PostgreSQL", false: "SQLite"}[loc.Postgres != ""],
+	b.Logf("%d partnerships × %d contacts on %d node(s) on %s: setup %v, first syncs %v (%d failed cycles retried)",
+		n, contacts, nodes, map[bool]string{true: "PostgreSQL", false: "SQLite"}[loc.Postgres != ""],
 		firstSync.Sub(setup).Round(time.Millisecond), time.Since(firstSync).Round(time.Millisecond), failures)
 
 	var connsMu sync.Mutex
@@ -231,10 +261,11 @@ func BenchmarkManyPartnershipsOneNode(b *testing.B) {
 	mu.Lock()
 	onRun = func(id int64, run *engine.Run, err error) { polled[id] = true }
 	mu.Unlock()
-	w.sched.WakeAll()
+	for _, w := range ws {
+		w.sched.WakeAll()
+	}
 	waitFor(onRun, func() bool { return len(polled) == n })
 	b.ReportMetric(float64((cpuTime()-before).Microseconds())/float64(n), "cpu-µs/idle-poll")
-	w.stopAll()
 }
 
 // cpuTime is this process's user and system CPU time so far.

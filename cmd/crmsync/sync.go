@@ -127,22 +127,26 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 		}
 		return nil
 	})
-	s.Go("sync workers", func(ctx context.Context) error {
-		interval := 10 * time.Second
-		if w.leased() {
-			interval = min(interval, s.LeaseTTL/3) // renew well before the lease ends
-		}
-		for {
-			w.pass(ctx)
-			select {
-			case <-ctx.Done():
-				w.stopAll()
-				return nil
-			case <-time.After(interval):
-			}
-		}
-	})
+	s.Go("sync workers", w.passes)
 	return nil
+}
+
+// passes matches the running partnerships to the active ones (and renews
+// the leases) now and then until ctx ends, then stops them all.
+func (w *workers) passes(ctx context.Context) error {
+	interval := 10 * time.Second
+	if w.leased() {
+		interval = min(interval, w.s.LeaseTTL/3) // renew well before the lease ends
+	}
+	for {
+		w.pass(ctx)
+		select {
+		case <-ctx.Done():
+			w.stopAll()
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 // workers are the sync workers of one `serve` process: its partnerships'
