@@ -5,53 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	crm "github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/crmtest"
 )
-
-// heapPeak samples the live heap every millisecond until stopped and
-// returns the highest value seen above the heap at start (after a GC).
-func heapPeak() (stop func() uint64) {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-finished
-		if p := peak.Load(); p > base {
-			return p - base
-		}
-		return 0
-	}
-}
 
 // discard sends one request as user and counts the answer's bytes without
 // keeping them, so that the client's copy does not count as the server's.
@@ -108,7 +67,7 @@ func BenchmarkBookPeakHeap(b *testing.B) {
 			var peak uint64
 			var size int64
 			for b.Loop() {
-				stop := heapPeak()
+				stop := crmtest.HeapPeak()
 				code, m := f.discard(c.method, book, "alice", c.body, "Depth", "1")
 				peak = max(peak, stop())
 				if code != http.StatusMultiStatus {
