@@ -40,20 +40,8 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	bin := buildCrmsync(t, dir)
-	db, err := postgres.Open(ctx, pg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	db, svc := openClusterCRM(t, ctx, pg)
 	sys := crmsync.System(ctx)
-	var rs []crmsync.Rights
-	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.FullRights(f))
-	}
-	if err := svc.SaveGroup(sys, "all", rs); err != nil {
-		t.Fatal(err)
-	}
 	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
 	const users = 12
 	var mailboxes []*outlook.Mailbox
@@ -198,6 +186,27 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 			t.Logf("node n%d: %s", i, m)
 		}
 	}
+}
+
+// openClusterCRM opens the CRM on the PostgreSQL at pg that the nodes of
+// a test share, with a group "all" holding every right; it is closed when
+// the test ends.
+func openClusterCRM(t *testing.T, ctx context.Context, pg string) (*postgres.DB, *service.Service) {
+	t.Helper()
+	db, err := postgres.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	var rs []crmsync.Rights
+	for _, f := range crmsync.Folders {
+		rs = append(rs, crmsync.FullRights(f))
+	}
+	if err := svc.SaveGroup(crmsync.System(ctx), "all", rs); err != nil {
+		t.Fatal(err)
+	}
+	return db, svc
 }
 
 // buildCrmsync builds this command into dir for tests that run it as

@@ -13,9 +13,6 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/testenv"
-	"github.com/crmsync/crmsync/postgres"
-	"github.com/crmsync/crmsync/service"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // ackedWrite is a SaveContact the server answered rcSuccess.
@@ -56,20 +53,8 @@ func TestConcurrentWritersOnTwoNodes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildCrmsync(t, dir)
-	db, err := postgres.Open(ctx, pg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
+	_, svc := openClusterCRM(t, ctx, pg)
 	sys := crmsync.System(ctx)
-	var rs []crmsync.Rights
-	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.FullRights(f))
-	}
-	if err := svc.SaveGroup(sys, "all", rs); err != nil {
-		t.Fatal(err)
-	}
 	users := []string{"alice", "bob"}
 	for _, name := range users {
 		if _, err := svc.AddUser(sys, name, "pw", false); err != nil {
