@@ -164,6 +164,16 @@ func (h *Handler) item(rq *request, f crmsync.Folder, guid string) (*crmsync.Ite
 	return items[0], nil
 }
 
+// itemAccess reads one visible item with what the caller may do with it.
+func (h *Handler) itemAccess(rq *request, f crmsync.Folder, guid string) (*crmsync.Item, crmsync.Access, error) {
+	it, err := h.item(rq, f, guid)
+	if err != nil {
+		return nil, crmsync.Access{}, err
+	}
+	acc, err := h.crm.Access(rq.ctx, f, []string{it.GUID})
+	return it, acc[it.GUID], err
+}
+
 type itemData struct {
 	Page     *folderPage
 	Item     *crmsync.Item
@@ -187,17 +197,12 @@ type shownField struct{ Name, Value string }
 
 func (h *Handler) open(p *folderPage) func(http.ResponseWriter, *http.Request, *request) {
 	return func(w http.ResponseWriter, r *http.Request, rq *request) {
-		it, err := h.item(rq, p.Folder, r.PathValue("guid"))
+		it, acc, err := h.itemAccess(rq, p.Folder, r.PathValue("guid"))
 		if err != nil {
 			h.fail(w, r, rq, err)
 			return
 		}
-		acc, err := h.crm.Access(rq.ctx, p.Folder, []string{it.GUID})
-		if err != nil {
-			h.fail(w, r, rq, err)
-			return
-		}
-		d := &itemData{Page: p, Item: it, Access: acc[it.GUID], HasPhoto: it.Get(crmsync.FieldPicture) != ""}
+		d := &itemData{Page: p, Item: it, Access: acc, HasPhoto: it.Get(crmsync.FieldPicture) != ""}
 		types, err := h.enumIndex(rq, crmsync.EnumJournalType)
 		if err != nil {
 			h.fail(w, r, rq, err)
@@ -382,17 +387,12 @@ func (h *Handler) newForm(p *folderPage) func(http.ResponseWriter, *http.Request
 
 func (h *Handler) editForm(p *folderPage) func(http.ResponseWriter, *http.Request, *request) {
 	return func(w http.ResponseWriter, r *http.Request, rq *request) {
-		it, err := h.item(rq, p.Folder, r.PathValue("guid"))
+		it, acc, err := h.itemAccess(rq, p.Folder, r.PathValue("guid"))
 		if err != nil {
 			h.fail(w, r, rq, err)
 			return
 		}
-		acc, err := h.crm.Access(rq.ctx, p.Folder, []string{it.GUID})
-		if err != nil {
-			h.fail(w, r, rq, err)
-			return
-		}
-		if !acc[it.GUID].Edit {
+		if !acc.Edit {
 			h.fail(w, r, rq, crmsync.Errorf(crmsync.EFORBIDDEN, "no right to edit"))
 			return
 		}
