@@ -340,6 +340,9 @@ func (cl *Client) runBatch(ctx context.Context, units []unit, states []*unitStat
 	byID := make(map[string]batchResponse, len(answer.Responses))
 	for _, a := range answer.Responses {
 		byID[a.ID] = a
+		if cl.cfg.BatchedStatus != nil {
+			cl.cfg.BatchedStatus(a.Status)
+		}
 	}
 	for k, sl := range slots {
 		st := states[sl.unit]

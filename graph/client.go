@@ -80,6 +80,10 @@ type Config struct {
 	// Budget, when set, is the mailbox's limits shared with other clients
 	// of it; MaxInFlight, WindowRequests and Window are then its own.
 	Budget *Budget
+	// BatchedStatus, when set, is told the status of each answer to a
+	// request inside a $batch, as it came: HTTPClient sees only the
+	// $batch's own status, 200 even when the requests in it got 429.
+	BatchedStatus func(status int)
 }
 
 func (c *Config) setDefaults() {

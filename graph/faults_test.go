@@ -224,3 +224,51 @@ func TestTokenNeverLogged(t *testing.T) {
 		t.Fatalf("the log shows the token:\n%s", out)
 	}
 }
+
+// TestBatchedStatusSeesInnerThrottles: two writes inside a $batch get 429
+// while the $batch itself answers 200; BatchedStatus is told of every
+// inner answer by its own status, the two 429s among them.
+func TestBatchedStatusSeesInnerThrottles(t *testing.T) {
+	t.Parallel()
+	faults := &outlook.Faults{}
+	var throttled atomic.Int32
+	faults.SetHook(func(c outlook.Call) *outlook.Fault {
+		if !c.Write || strings.HasSuffix(c.Op, "/$batch") || throttled.Add(1) > 2 {
+			return nil
+		}
+		return &outlook.Fault{Kind: outlook.FaultThrottle}
+	})
+	sb := newSandbox(t, sandbox.Options{Faults: faults})
+	var mu sync.Mutex
+	seen := map[int]int64{}
+	var total int64
+	cl := newTestClient(t, sb.url, func(c *graph.Config) {
+		c.BatchedStatus = func(status int) {
+			mu.Lock()
+			seen[status]++
+			total++
+			mu.Unlock()
+		}
+	})
+	var ops []engine.Op
+	for i := range 5 {
+		ops = append(ops, engine.Op{Kind: engine.Create, CRMGUID: fmt.Sprintf("b0000000-0000-0000-0000-%012d", i), Fields: fullFields(i, nil)})
+	}
+	res, err := cl.Apply(context.Background(), ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res)
+	mu.Lock()
+	defer mu.Unlock()
+	st := sb.srv.Stats()
+	if seen[429] != 2 || st.InjectedFault != 2 {
+		t.Errorf("inner 429s seen %d, sandbox injected %d; want 2 of each (all seen: %v)", seen[429], st.InjectedFault, seen)
+	}
+	if seen[201] != 5 {
+		t.Errorf("inner 201s seen %d, want one per create (all seen: %v)", seen[201], seen)
+	}
+	if total != st.BatchItems {
+		t.Errorf("%d inner answers seen, the sandbox received %d requests inside batches", total, st.BatchItems)
+	}
+}

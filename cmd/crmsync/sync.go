@@ -123,6 +123,7 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 	s.Go("sync scheduler", w.sched.Run)
 	s.Go("sync wake-ups", func(ctx context.Context) error {
 		for range d.svc.WatchChanges(ctx) {
+			w.metrics.changed(time.Now())
 			w.sched.WakeAll()
 		}
 		return nil
@@ -288,8 +289,9 @@ func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine
 	id := p.ID
 	w.running[id] = &worker{cancel: func() { w.sched.Remove(id) }, token: token}
 	logged := logRun(w.s.Env, u.Name)
-	w.metrics.took(id)
+	w.metrics.took(id, time.Now())
 	w.sched.Add(ctx, id, func(ctx context.Context) (*engine.Run, error) {
+		w.metrics.starting(id, time.Now())
 		run, err := eng.Cycle(ctx)
 		if ctx.Err() == nil {
 			w.metrics.observe(id, run, err)

@@ -151,7 +151,8 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 		return remote.Open(ctx, remote.Config{URL: rc.URL, Username: rc.Username, Password: password, HTTPClient: d.requests.client("carddav", remote.DefaultHTTPClient()),
 			AddressBook: rc.AddressBook, DuplicatesBook: rc.DuplicatesBook, Logger: d.env.Logger})
 	}
-	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID, Budget: d.budgets.For(rc.mailbox(u)), HTTPClient: d.requests.client("graph", nil)}
+	cfg := graph.Config{Logger: d.env.Logger, FolderID: rc.FolderID, Budget: d.budgets.For(rc.mailbox(u)), HTTPClient: d.requests.client("graph", nil),
+		BatchedStatus: d.requests.batchedStatus("graph")}
 	switch {
 	case rc.Sandbox != "":
 		cfg.BaseURL = rc.Sandbox
