@@ -18,6 +18,7 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
 )
 
@@ -149,23 +150,56 @@ func BenchmarkMetricsChanged(b *testing.B) {
 
 // TestMetricsLagInServe runs `crmsync serve` with one partnership on a
 // sandbox mailbox and reads its /metrics: 0 lag when idle; a contact saved
-// through the API while every request to the mailbox fails shows a lag
-// that grows with the failed cycles and is the age of that save; once the
-// mailbox answers again a good cycle takes it back to 0.
+// through serve's API while every request to the mailbox fails shows a
+// lag that grows with the failed cycles and is the age of that save; once
+// the mailbox answers again a good cycle takes it back to 0.
 func TestMetricsLagInServe(t *testing.T) {
+	testMetricsLag(t, dbLocation{Path: filepath.Join(t.TempDir(), "crm.db")}, func(w *metricsWorld, base string) {
+		session := login(t, base, "alice", "pw")
+		if saved := api(t, base, "SaveContact", map[string]any{"sessionId": session,
+			"transmitObject": map[string]any{"FirstName": "Waiting", "LastName": "Contact", "Email1Address": "waiting@example.com"}}); saved.ReturnCode != "rcSuccess" {
+			t.Fatalf("SaveContact: %+v", saved)
+		}
+	})
+}
+
+// TestMetricsLagOnPostgres is TestMetricsLagInServe on PostgreSQL with the
+// contact saved by another node's service: the lag learns of it through
+// LISTEN/NOTIFY.
+func TestMetricsLagOnPostgres(t *testing.T) {
+	testMetricsLag(t, dbLocation{Path: filepath.Join(t.TempDir(), "crm.db"), Postgres: testenv.Postgres(t)}, func(w *metricsWorld, base string) {
+		d, err := openSync(context.Background(), w.env, w.loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		sys := crmsync.System(context.Background())
+		alice, err := d.svc.UserByName(sys, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.svc.Save(crmsync.WithUser(sys, alice), crmsync.Contacts, []crmsync.Patch{{Set: map[string]string{crmsync.FieldLastName: "Waiting"}}}, crmsync.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// testMetricsLag checks the lag around a contact that save adds to the
+// CRM of loc while the mailbox refuses every request.
+func testMetricsLag(t *testing.T, loc dbLocation, save func(w *metricsWorld, base string)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var down atomic.Bool
-	w := newMetricsWorld(t, ctx, func(outlook.Call) *outlook.Fault {
+	w := newMetricsWorld(t, ctx, loc, func(outlook.Call) *outlook.Fault {
 		if down.Load() {
 			return &outlook.Fault{Kind: outlook.FaultServerError, Status: http.StatusForbidden} // fails the cycle at once, no retries
 		}
 		return nil
 	})
-	mustRun(t, "user", "add", "boss", "--password", "boss-pw", "--admin", "--db", w.file)
-	p, mb, file := w.p, w.mb, w.file
+	mustRun(t, append([]string{"user", "add", "boss", "--password", "boss-pw", "--admin"}, w.dbArgs()...)...)
+	p, mb := w.p, w.mb
 
-	base, _ := startServe(t, "--db", file, "--poll-interval", "1h")
+	base, _ := startServe(t, append([]string{"--poll-interval", "1h"}, w.dbArgs()...)...)
 	series := regexp.MustCompile(`(?m)^(crmsync_sync_lag_seconds|crmsync_sync_errors_total|crmsync_sync_runs_total\{outcome="ok"\}|crmsync_partnership_sync_lag_seconds\{partnership="` + strconv.FormatInt(p.ID, 10) + `"\}) (\S+)$`)
 	type scrape struct {
 		lag, partnershipLag float64
@@ -222,12 +256,8 @@ func TestMetricsLagInServe(t *testing.T) {
 	}
 
 	down.Store(true)
-	session := login(t, base, "alice", "pw")
 	beforeSave := time.Now()
-	if saved := api(t, base, "SaveContact", map[string]any{"sessionId": session,
-		"transmitObject": map[string]any{"FirstName": "Waiting", "LastName": "Contact", "Email1Address": "waiting@example.com"}}); saved.ReturnCode != "rcSuccess" {
-		t.Fatalf("SaveContact: %+v", saved)
-	}
+	save(w, base)
 	afterSave := time.Now()
 	first := until("a failed cycle", func(s scrape) bool { return s.errors >= 1 })
 	second := until("a second failed cycle", func(s scrape) bool { return s.errors >= 2 })
@@ -257,13 +287,13 @@ func TestMetricsCountThrottlesInsideBatches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var writes atomic.Int32
-	w := newMetricsWorld(t, ctx, func(c outlook.Call) *outlook.Fault {
+	w := newMetricsWorld(t, ctx, dbLocation{Path: filepath.Join(t.TempDir(), "crm.db")}, func(c outlook.Call) *outlook.Fault {
 		if !c.Write || strings.HasSuffix(c.Op, "/$batch") || writes.Add(1) > 2 {
 			return nil
 		}
 		return &outlook.Fault{Kind: outlook.FaultThrottle}
 	})
-	d, err := openSync(ctx, w.env, dbLocation{Path: w.file})
+	d, err := openSync(ctx, w.env, w.loc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,21 +342,21 @@ func TestMetricsCountThrottlesInsideBatches(t *testing.T) {
 	}
 }
 
-// metricsWorld is a sandbox mailbox whose faults a hook decides and a
-// SQLite CRM file where alice, in a group with every right on contacts,
-// has an active partnership with it.
+// metricsWorld is a sandbox mailbox whose faults a hook decides and a CRM
+// where alice, in a group with every right on contacts, has an active
+// partnership with it.
 type metricsWorld struct {
 	env     *Env
 	mb      *outlook.Mailbox
 	sandbox *sandbox.Server
-	file    string
+	loc     dbLocation
 	p       *engine.Partnership
 }
 
-func newMetricsWorld(t *testing.T, ctx context.Context, fault func(outlook.Call) *outlook.Fault) *metricsWorld {
+func newMetricsWorld(t *testing.T, ctx context.Context, loc dbLocation, fault func(outlook.Call) *outlook.Fault) *metricsWorld {
 	t.Helper()
 	w := &metricsWorld{env: &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()},
-		mb: outlook.NewMemory(), file: filepath.Join(t.TempDir(), "crm.db")}
+		mb: outlook.NewMemory(), loc: loc}
 	faults := &outlook.Faults{}
 	faults.SetHook(fault)
 	srv, addr, err := startSandbox(ctx, w.env, w.mb, "127.0.0.1:0", sandbox.Options{Faults: faults})
@@ -334,9 +364,9 @@ func newMetricsWorld(t *testing.T, ctx context.Context, fault func(outlook.Call)
 		t.Fatal(err)
 	}
 	w.sandbox = srv
-	mustRun(t, "group", "set", "sales", "--module", "all", "--view", "All", "--edit", "All", "--delete", "Own", "--create", "--export", "--db", w.file)
-	mustRun(t, "user", "add", "alice", "--password", "pw", "--group", "sales", "--db", w.file)
-	d, err := openSync(ctx, w.env, dbLocation{Path: w.file})
+	mustRun(t, append([]string{"group", "set", "sales", "--module", "all", "--view", "All", "--edit", "All", "--delete", "Own", "--create", "--export"}, w.dbArgs()...)...)
+	mustRun(t, append([]string{"user", "add", "alice", "--password", "pw", "--group", "sales"}, w.dbArgs()...)...)
+	d, err := openSync(ctx, w.env, loc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,4 +381,12 @@ func newMetricsWorld(t *testing.T, ctx context.Context, fault func(outlook.Call)
 		t.Fatal(err)
 	}
 	return w
+}
+
+// dbArgs are the flags that name the world's CRM.
+func (w *metricsWorld) dbArgs() []string {
+	if w.loc.Postgres != "" {
+		return []string{"--postgres", w.loc.Postgres, "--db", w.loc.Path}
+	}
+	return []string{"--db", w.loc.Path}
 }
