@@ -34,8 +34,8 @@ type syncMetrics struct {
 // many changes wait. A CRM change is unsynced for a partnership until a
 // cycle that started after it succeeds. Only CRM changes are known as they
 // happen (committed through this node or, on PostgreSQL, any node: the
-// change wake-ups); an Outlook or CardDAV change is seen only when a cycle
-// polls it, so it adds no lag before then.
+// change wake-ups); an Outlook or CardDAV change is not counted: it is
+// seen only when a cycle polls it.
 type lag struct {
 	waiting    time.Time // when the oldest unsynced CRM change arrived; zero: none
 	cycleStart time.Time // start of the cycle running now; zero: none runs
@@ -279,10 +279,10 @@ func (m *syncMetrics) write(w io.Writer, now time.Time) {
 		worst = max(worst, l.age(now))
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	fmt.Fprintln(w, "# HELP crmsync_sync_lag_seconds Age of the oldest CRM change that a partnership of this node has not synced yet: the largest crmsync_partnership_sync_lag_seconds, 0 when all are up to date.")
+	fmt.Fprintln(w, "# HELP crmsync_sync_lag_seconds Age of the oldest CRM change that some partnership of this node has not synced yet (the largest crmsync_partnership_sync_lag_seconds; 0 when all are up to date). Outlook and CardDAV changes are not in it: they are known only when a cycle polls them.")
 	fmt.Fprintln(w, "# TYPE crmsync_sync_lag_seconds gauge")
 	fmt.Fprintf(w, "crmsync_sync_lag_seconds %.3f\n", worst.Seconds())
-	fmt.Fprintln(w, "# HELP crmsync_partnership_sync_lag_seconds Age of the oldest CRM change (committed through this node or, on PostgreSQL, any node) that the partnership has not synced: 0 once a cycle that started after it succeeded; from when this node took the partnership until its first successful cycle here. An Outlook or CardDAV change is known only when a cycle polls it, so it adds no lag before then.")
+	fmt.Fprintln(w, "# HELP crmsync_partnership_sync_lag_seconds Age of the oldest CRM change (committed through this node or, on PostgreSQL, any node) that the partnership has not synced: 0 once a cycle that started after it succeeded; counted from when this node took the partnership until its first successful cycle here. Outlook and CardDAV changes are not in it: they are known only when a cycle polls them.")
 	fmt.Fprintln(w, "# TYPE crmsync_partnership_sync_lag_seconds gauge")
 	for _, id := range ids {
 		fmt.Fprintf(w, "crmsync_partnership_sync_lag_seconds{partnership=\"%d\"} %.3f\n", id, m.lags[id].age(now).Seconds())
