@@ -49,18 +49,28 @@ func (s *SyncState) Fenced(l Lease) *SyncState {
 	return &SyncState{db: s.db, lease: &l}
 }
 
+// fencedIdleLimit is how long a fenced write's transaction may sit idle
+// before the server ends its session. Its lease check locks the lease row,
+// and every node's AcquireLease of that partnership waits on the lock: a
+// node paused (SIGSTOP, a frozen VM) in mid-write would otherwise stall
+// the other nodes' take-overs, and the passes that make them, until it
+// resumed. A write's own gaps are client round trips, far shorter.
+const fencedIdleLimit = time.Second
+
 // write runs fn in a transaction that, on a fenced store, first checks the
 // lease. The check locks the lease row (FOR SHARE), so a take-over waits
-// for this commit and a commit never lands after a take-over.
+// for this commit and a commit never lands after a take-over; a writer
+// stalled in the transaction loses it after fencedIdleLimit.
 func (s *SyncState) write(ctx context.Context, partnership int64, fn func(pgx.Tx) error) error {
 	return s.db.Update(ctx, func(tx pgx.Tx) error {
 		if s.lease != nil {
 			if partnership != s.lease.Partnership {
 				return fmt.Errorf("%w: the lease is of partnership %d, not %d", ErrLeaseLost, s.lease.Partnership, partnership)
 			}
-			// The check and its record (migration 0104) go in one round trip;
-			// the record is rolled back with a refused write.
+			// The idle limit, the check and its record (migration 0104) go in
+			// one round trip; the record is rolled back with a refused write.
 			b := &pgx.Batch{}
+			b.Queue(fmt.Sprintf(`SET LOCAL idle_in_transaction_session_timeout = %d`, fencedIdleLimit.Milliseconds()))
 			var held bool
 			b.Queue(`SELECT EXISTS (SELECT 1 FROM partnership_leases WHERE partnership = $1 AND node = $2 AND token = $3 AND expires > now() FOR SHARE)`,
 				partnership, s.lease.Node, s.lease.Token).QueryRow(func(row pgx.Row) error { return row.Scan(&held) })

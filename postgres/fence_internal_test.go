@@ -81,3 +81,51 @@ func TestStaleWritesCounted(t *testing.T) {
 	unfencedWrite(lb.Token)
 	stale(2)
 }
+
+// TestStalledWriterDoesNotBlockTakeOver: a node stalled inside a fenced
+// write (its transaction idle, holding the lease row) loses the
+// transaction after fencedIdleLimit, so another node's take-over goes
+// ahead instead of waiting for it to resume, and the stalled write is not
+// committed.
+func TestStalledWriterDoesNotBlockTakeOver(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	state := db.SyncState()
+	p := &engine.Partnership{User: "u1", Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
+	if err := state.SavePartnership(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 200 * time.Millisecond
+	la, ok, err := state.AcquireLease(ctx, p.ID, "node-a", ttl)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	entered, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- state.Fenced(la).write(ctx, p.ID, func(tx pgx.Tx) error {
+			close(entered)
+			<-release // A stalls here, past its lease
+			_, err := tx.Exec(ctx, `UPDATE partnerships SET cursor_crm = 'stalled' WHERE id = $1`, p.ID)
+			return err
+		})
+	}()
+	defer close(release)
+	<-entered
+	time.Sleep(ttl)
+	bounded, cancel := context.WithTimeout(ctx, 10*fencedIdleLimit)
+	defer cancel()
+	if _, ok, err := state.AcquireLease(bounded, p.ID, "node-b", time.Minute); err != nil || !ok {
+		t.Fatalf("node B taking the lease over while A stalls in a write: ok %v, %v", ok, err)
+	}
+	release <- struct{}{}
+	if err := <-done; err == nil {
+		t.Error("A's stalled write committed after B took the lease over")
+	}
+	if got, err := state.Partnership(ctx, "u1", "outlook"); err != nil || got.CursorCRM == "stalled" {
+		t.Errorf("after the stalled write: %+v, %v", got, err)
+	}
+}
