@@ -42,6 +42,25 @@ func (s *SyncState) AcquireLease(ctx context.Context, partnership int64, node st
 	return l, true, nil
 }
 
+// RenewLeases extends every lease node still holds by ttl in one
+// statement and returns their tokens by partnership. A lease that has
+// expired is not renewed: another node may have it by now, and
+// AcquireLease takes it again under a new token if not.
+func (s *SyncState) RenewLeases(ctx context.Context, node string, ttl time.Duration) (map[int64]int64, error) {
+	rows, err := s.db.pool.Query(ctx, `UPDATE partnership_leases SET expires = now() + $2 * interval '1 microsecond'
+		WHERE node = $1 AND expires > now() RETURNING partnership, token`, node, ttl.Microseconds())
+	if err != nil {
+		return nil, fmt.Errorf("renewing the leases of node %s: %w", node, err)
+	}
+	held := map[int64]int64{}
+	var id, token int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &token}, func() error { held[id] = token; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("renewing the leases of node %s: %w", node, err)
+	}
+	return held, nil
+}
+
 // Fenced returns the state store of one partnership run under lease l:
 // every write checks, in its own transaction, that l is still held, and
 // fails with ErrLeaseLost otherwise, writing nothing.

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -169,5 +171,52 @@ heard:
 	case id := <-got:
 		t.Errorf("a write without a change notified %d", id)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestRenewLeases: one statement renews every lease a node still holds,
+// with their tokens, and leaves alone the leases of other nodes and those
+// that expired (another node may have taken them).
+func TestRenewLeases(t *testing.T) {
+	ctx := context.Background()
+	state := MustOpen(t).SyncState()
+	var ids []int64
+	for i := range 3 {
+		p := &engine.Partnership{User: fmt.Sprintf("u%d", i), Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
+		if err := state.SavePartnership(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	take := func(id int64, node string, ttl time.Duration) postgres.Lease {
+		t.Helper()
+		l, ok, err := state.AcquireLease(ctx, id, node, ttl)
+		if err != nil || !ok {
+			t.Fatalf("%s takes partnership %d: %v %v", node, id, ok, err)
+		}
+		return l
+	}
+	a0 := take(ids[0], "node-a", time.Minute)
+	take(ids[1], "node-a", 200*time.Millisecond)
+	take(ids[2], "node-b", time.Minute)
+	time.Sleep(300 * time.Millisecond) // A's lease of ids[1] lapses
+	b1 := take(ids[1], "node-b", time.Minute)
+
+	held, err := state.RenewLeases(ctx, "node-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int64]int64{ids[0]: a0.Token}; !maps.Equal(held, want) {
+		t.Errorf("A renewed %v, want %v", held, want)
+	}
+	held, err = state.RenewLeases(ctx, "node-b", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 2 || held[ids[1]] != b1.Token || held[ids[2]] == 0 {
+		t.Errorf("B renewed %v, want partnerships %d (token %d) and %d", held, ids[1], b1.Token, ids[2])
+	}
+	if _, ok, _ := state.AcquireLease(ctx, ids[0], "node-b", time.Minute); ok {
+		t.Error("B took the lease A renewed")
 	}
 }

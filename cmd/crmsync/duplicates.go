@@ -77,7 +77,7 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Kept both: %s stays in Outlook's \"Duplicate contacts\" folder.\n", dup.Name)
 		return nil
 	}
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.engineFor(ctx, p, u)
 	if err != nil {
 		return err
 	}

@@ -312,7 +312,7 @@ func TestMetricsCountThrottlesInsideBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, sb := w.p, w.sandbox
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.engineFor(ctx, p, alice)
 	if err != nil {
 		t.Fatal(err)
 	}

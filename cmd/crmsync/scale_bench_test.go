@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,6 +46,13 @@ func BenchmarkManyPartnershipsOneNode(b *testing.B) {
 	benchPartnerships(b, 1, os.Getenv("CRMSYNC_BENCH_STORE") == "postgres")
 }
 
+// BenchmarkManyPartnershipsThreeNodes is BenchmarkManyPartnershipsOneNode
+// with the partnerships spread over three nodes (each its own scheduler
+// and connection pool, in this process) on one PostgreSQL database.
+func BenchmarkManyPartnershipsThreeNodes(b *testing.B) {
+	benchPartnerships(b, 3, true)
+}
+
 func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	n := benchEnvInt("CRMSYNC_BENCH_PARTNERSHIPS", 1000)
 	contacts := benchEnvInt("CRMSYNC_BENCH_CONTACTS", 300)
@@ -52,8 +60,19 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	defer cancel()
 	loc := dbLocation{Path: filepath.Join(b.TempDir(), "crm.db")}
 	var pgBase string
+	// The nodes' connections carry an application name of their own, so
+	// the count of connections in use leaves out other clients of the
+	// server.
+	app := fmt.Sprintf("crmsync-bench-%d", os.Getpid())
 	if onPostgres {
-		loc.Postgres = testenv.Postgres(b)
+		u, err := url.Parse(testenv.Postgres(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("application_name", app)
+		u.RawQuery = q.Encode()
+		loc.Postgres = u.String()
 		pgBase = os.Getenv("CRMSYNC_TEST_POSTGRES")
 	}
 	db, err := openDB(ctx, loc)
@@ -121,14 +140,21 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	}
 	var ws []*workers
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	var nodeDBs []*crmDB
+	defer func() { // the workers and listeners stop before their pools close
+		cancel()
+		wg.Wait()
+		for _, db := range nodeDBs {
+			db.Close()
+		}
+	}()
 	for k := range nodes {
 		nodeDB, nodeSvc := db, svc
 		if k > 0 {
 			if nodeDB, err = openDB(ctx, loc); err != nil {
 				b.Fatal(err)
 			}
-			defer nodeDB.Close()
+			nodeDBs = append(nodeDBs, nodeDB)
 			nodeSvc = service.New(nodeDB, service.Options{PasswordCost: bcrypt.MinCost, Logger: testLogger()})
 		}
 		s := &Server{Env: env, CRM: nodeSvc, DB: nodeDB, DBLocation: loc, Node: fmt.Sprintf("node-%d", k), LeaseTTL: 30 * time.Second, PollInterval: time.Hour,
@@ -179,9 +205,13 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 		go func() { defer wg.Done(); w.passes(ctx) }()
 	}
 	waitFor(onRun, func() bool { return len(synced) == n })
-	b.Logf("%d partnerships × %d contacts on %d node(s) on %s: setup %v, first syncs %v (%d failed cycles retried)",
+	var spread []int
+	for _, w := range ws {
+		spread = append(spread, w.metrics.running())
+	}
+	b.Logf("%d partnerships × %d contacts on %d node(s) on %s: setup %v, first syncs %v (%d failed cycles retried), partnerships per node %v",
 		n, contacts, nodes, map[bool]string{true: "PostgreSQL", false: "SQLite"}[loc.Postgres != ""],
-		firstSync.Sub(setup).Round(time.Millisecond), time.Since(firstSync).Round(time.Millisecond), failures)
+		firstSync.Sub(setup).Round(time.Millisecond), time.Since(firstSync).Round(time.Millisecond), failures, spread)
 
 	var connsMu sync.Mutex
 	maxConns := 0
@@ -199,7 +229,7 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 			defer close(sampled)
 			for sctx.Err() == nil {
 				var c int
-				if conn.QueryRow(sctx, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&c) == nil {
+				if conn.QueryRow(sctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&c) == nil {
 					connsMu.Lock()
 					maxConns = max(maxConns, c)
 					connsMu.Unlock()

@@ -44,7 +44,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if p.State == "off" && !*dryRun {
 		return crmsync.Errorf(crmsync.EPRECONDITION, "%s sync is off for %s: turn it on with 'crmsync %s enable --user %s'", *kind, u.Name, *kind, u.Name)
 	}
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.engineFor(ctx, p, u)
 	if err != nil {
 		return err
 	}
@@ -197,11 +197,9 @@ func (w *workers) pass(ctx context.Context) {
 		}
 		return
 	}
-	disabled := map[string]string{} // GUID -> name of the disabled users
+	byGUID := make(map[string]*crmsync.User, len(users))
 	for _, u := range users {
-		if u.Disabled {
-			disabled[u.GUID] = u.Name
-		}
+		byGUID[u.GUID] = u
 	}
 	var active []*engine.Partnership
 	isActive := map[int64]bool{}
@@ -209,9 +207,13 @@ func (w *workers) pass(ctx context.Context) {
 		if p.State != "active" {
 			continue
 		}
-		if name, off := disabled[p.User]; off {
+		if u := byGUID[p.User]; u == nil || u.Disabled {
 			if !w.skipped[p.ID] {
-				w.s.Logger.Info("sync skipped: the user is disabled", "user", name, "kind", p.Kind, "partnership", p.ID)
+				if u == nil {
+					w.s.Logger.Warn("sync skipped: the partnership's user no longer exists", "kind", p.Kind, "partnership", p.ID)
+				} else {
+					w.s.Logger.Info("sync skipped: the user is disabled", "user", u.Name, "kind", p.Kind, "partnership", p.ID)
+				}
 				w.skipped[p.ID] = true
 			}
 			continue
@@ -227,6 +229,7 @@ func (w *workers) pass(ctx context.Context) {
 	}
 	quota := len(active)
 	var state *postgres.SyncState
+	var held map[int64]int64 // partnership -> token of the leases this node renewed
 	if w.leased() {
 		state = w.s.DB.pg.SyncState()
 		live, err := state.Heartbeat(ctx, w.s.Node, w.s.LeaseTTL)
@@ -235,14 +238,24 @@ func (w *workers) pass(ctx context.Context) {
 			return
 		}
 		quota = (len(active) + live - 1) / max(live, 1)
+		// One statement for all, not a round trip per partnership: a
+		// node of 1,000 partnerships renews in one go.
+		if held, err = state.RenewLeases(ctx, w.s.Node, w.s.LeaseTTL); err != nil {
+			w.s.Logger.Warn("renewing this node's leases", "err", err)
+			return
+		}
 	}
 	for _, p := range active {
 		cur := w.running[p.ID]
+		u := byGUID[p.User]
 		if !w.leased() {
 			if cur == nil {
-				w.start(ctx, p, w.d.state, 0)
+				w.start(ctx, p, u, w.d.state, 0)
 			}
 			continue
+		}
+		if token, ok := held[p.ID]; ok && cur != nil && cur.token == token {
+			continue // renewed
 		}
 		if cur == nil && len(w.running) >= quota {
 			continue // leave it to a node below its share
@@ -257,7 +270,7 @@ func (w *workers) pass(ctx context.Context) {
 			continue
 		}
 		if cur != nil && cur.token == l.Token {
-			continue // renewed
+			continue // renewed: it had lapsed, and nobody took it meanwhile
 		}
 		if l.Token > 1 {
 			w.metrics.tookOver()
@@ -266,7 +279,7 @@ func (w *workers) pass(ctx context.Context) {
 			cur.cancel()
 			delete(w.running, p.ID)
 		}
-		w.start(ctx, p, state.Fenced(l), l.Token)
+		w.start(ctx, p, u, state.Fenced(l), l.Token)
 	}
 	// Above our share (another node started): hand the newest ones over.
 	for w.leased() && len(w.running) > quota {
@@ -278,14 +291,15 @@ func (w *workers) pass(ctx context.Context) {
 	}
 }
 
-func (w *workers) start(ctx context.Context, p *engine.Partnership, state engine.StateStore, token int64) {
-	eng, err := w.d.engineFor(ctx, p)
+// start runs partnership p of user u on the scheduler, its state kept in
+// state (fenced by the lease of the given token on PostgreSQL).
+func (w *workers) start(ctx context.Context, p *engine.Partnership, u *crmsync.User, state engine.StateStore, token int64) {
+	eng, err := w.d.engineFor(ctx, p, u)
 	if err != nil {
-		w.s.Logger.Warn("cannot start sync", "partnership", p.ID, "err", err)
+		w.s.Logger.Warn("cannot start sync", "user", u.Name, "partnership", p.ID, "err", err)
 		return
 	}
 	eng.State = state
-	u, _ := w.d.userByGUID(ctx, p.User)
 	id := p.ID
 	w.running[id] = &worker{cancel: func() { w.sched.Remove(id) }, token: token}
 	logged := logRun(w.s.Env, u.Name)

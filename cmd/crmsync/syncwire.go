@@ -169,12 +169,8 @@ func (d *syncDeps) remoteReplica(ctx context.Context, p *engine.Partnership, u *
 	return graph.New(cfg)
 }
 
-// engineFor builds the engine of a partnership.
-func (d *syncDeps) engineFor(ctx context.Context, p *engine.Partnership) (*engine.Engine, error) {
-	u, err := d.userByGUID(ctx, p.User)
-	if err != nil {
-		return nil, err
-	}
+// engineFor builds the engine of partnership p of user u.
+func (d *syncDeps) engineFor(ctx context.Context, p *engine.Partnership, u *crmsync.User) (*engine.Engine, error) {
 	remote, err := d.remoteReplica(ctx, p, u)
 	if err != nil {
 		return nil, err
@@ -206,7 +202,7 @@ func (d *syncDeps) findContactsFolder(ctx context.Context, u *crmsync.User, rc r
 // checkedEngine builds the engine of p once sync may run for u: the
 // prerequisites pass (rights, settings) and the remote answers.
 func (d *syncDeps) checkedEngine(ctx context.Context, p *engine.Partnership, u *crmsync.User) (*engine.Engine, error) {
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.engineFor(ctx, p, u)
 	if err != nil {
 		return nil, err
 	}

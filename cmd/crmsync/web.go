@@ -277,7 +277,7 @@ func (s *webSync) outlookEngine(ctx context.Context, u *crmsync.User) (*engine.E
 	if err != nil {
 		return nil, err
 	}
-	return s.d.engineFor(ctx, p)
+	return s.d.engineFor(ctx, p, u)
 }
 
 func (s *webSync) Duplicates(ctx context.Context, u *crmsync.User) ([]web.DuplicatePair, error) {

@@ -251,7 +251,7 @@ func TestWebFirstSync(t *testing.T) {
 	if _, err := d.svc.Save(actx, crmsync.Contacts, []crmsync.Patch{{GUID: eva, Set: map[string]string{crmsync.FieldJobTitle: "CRM title"}}}, crmsync.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := d.engineFor(ctx, p)
+	eng, err := d.engineFor(ctx, p, alice)
 	if err != nil {
 		t.Fatal(err)
 	}
