@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,9 +95,13 @@ func (f *engineFixture) seedCRM(tb testing.TB, n int) []crm.SaveResult {
 		}
 		patches = append(patches, crmtest.Patch(tb, f.svc, fields, photo))
 	}
-	res, err := f.svc.Save(f.uctx, crm.Contacts, patches, crm.SaveOptions{})
-	if err != nil {
-		tb.Fatal(err)
+	var res []crm.SaveResult
+	for chunk := range slices.Chunk(patches, 5000) { // a CRM of 100,000 is not saved in one transaction
+		saved, err := f.svc.Save(f.uctx, crm.Contacts, chunk, crm.SaveOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		res = append(res, saved...)
 	}
 	for i, r := range res {
 		if r.Err != nil {
@@ -339,36 +345,44 @@ func TestEngineCountryAliasFromOutlook(t *testing.T) {
 	}
 }
 
-// BenchmarkEngineFirstSyncStores is the first sync of 3,000 CRM contacts
-// into an empty sandbox mailbox with the CRM and the sync state on SQLite
-// and on PostgreSQL, side by side (no added latency).
+// BenchmarkEngineFirstSyncStores is the first sync of 3,000 and of
+// 100,000 CRM contacts into an empty sandbox mailbox with the CRM and the
+// sync state on SQLite and on PostgreSQL, side by side (no added latency).
+// CRMSYNC_BENCH_CONTACTS runs one size instead.
 func BenchmarkEngineFirstSyncStores(b *testing.B) {
-	for _, store := range []string{"sqlite", "postgres"} {
-		b.Run("store="+store, func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
-				run := &runTB{TB: b}
-				var f *engineFixture
-				if store == "postgres" {
-					db, err := postgres.Open(context.Background(), testenv.Postgres(run))
-					if err != nil {
-						b.Fatal(err)
+	sizes := []int{3000, 100_000}
+	if n, err := strconv.Atoi(os.Getenv("CRMSYNC_BENCH_CONTACTS")); err == nil && n > 0 {
+		sizes = []int{n}
+	}
+	for _, n := range sizes {
+		for _, store := range []string{"sqlite", "postgres"} {
+			b.Run(fmt.Sprintf("contacts=%d/store=%s", n, store), func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					run := &runTB{TB: b}
+					var f *engineFixture
+					if store == "postgres" {
+						db, err := postgres.Open(context.Background(), testenv.Postgres(run))
+						if err != nil {
+							b.Fatal(err)
+						}
+						run.Cleanup(func() { db.Close() })
+						f = newEngineFixtureOn(run, sandbox.Options{}, db, db.SyncState())
+					} else {
+						f = newEngineFixture(run, sandbox.Options{})
 					}
-					run.Cleanup(func() { db.Close() })
-					f = newEngineFixtureOn(run, sandbox.Options{}, db, db.SyncState())
-				} else {
-					f = newEngineFixture(run, sandbox.Options{})
+					f.seedCRM(b, n)
+					runtime.GC()
+					b.StartTimer()
+					if c := f.cycle(b); c.CreatedInRemote != n {
+						b.Fatalf("counts %+v", c)
+					}
+					b.StopTimer()
+					run.cleanup()
+					b.StartTimer()
 				}
-				f.seedCRM(b, 3000)
-				runtime.GC()
-				b.StartTimer()
-				if c := f.cycle(b); c.CreatedInRemote != 3000 {
-					b.Fatalf("counts %+v", c)
-				}
-				b.StopTimer()
-				run.cleanup()
-				b.StartTimer()
-			}
-		})
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "contacts/s")
+			})
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/crmsync/crmsync"
 )
 
 // runNodes shows the nodes sharing a PostgreSQL database, who holds each
@@ -46,10 +48,18 @@ func runNodes(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	users, err := d.svc.Users(crmsync.System(ctx))
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, u := range users {
+		names[u.GUID] = u.Name
+	}
 	for _, p := range list {
-		name := p.User
-		if u, err := d.userByGUID(ctx, p.User); err == nil {
-			name = u.Name
+		name, ok := names[p.User]
+		if !ok {
+			name = p.User
 		}
 		last := "never"
 		if runs, err := d.state.Runs(ctx, p.ID, 1); err == nil && len(runs) > 0 {
@@ -61,5 +71,11 @@ func runNodes(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", p.ID, name, p.Kind, p.State, by, last)
 	}
+	// Fencing refuses these; a count above 0 means it failed somewhere.
+	stale, err := d.db.pg.SyncState().StaleWrites(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nState writes accepted from a node that had lost the lease: %d\n", stale)
 	return w.Flush()
 }

@@ -111,7 +111,7 @@ func TestNodesShareLeases(t *testing.T) {
 	}
 	status := mustRun(t, "nodes", "--postgres", pg)
 	t.Logf("crmsync nodes:\n%s", status)
-	for _, want := range []string{"node-a", "node-b", "user0", "user5", "(token "} {
+	for _, want := range []string{"node-a", "node-b", "user0", "user5", "(token ", "lost the lease: 0\n"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("crmsync nodes lacks %q:\n%s", want, status)
 		}
