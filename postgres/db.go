@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/crmsync/crmsync/service"
 	"github.com/jackc/pgx/v5"
@@ -24,15 +25,32 @@ type DB struct {
 
 var _ service.Store = (*DB)(nil)
 
+// An Option tunes how Open connects.
+type Option func(*pgxpool.Config, string)
+
+// PoolSize makes the pool at least n connections large, unless the URL
+// sets pool_max_conns itself. pgx's default (the number of CPUs, at least
+// 4) starves a node whose sync workers outnumber its CPUs.
+func PoolSize(n int) Option {
+	return func(cfg *pgxpool.Config, url string) {
+		if !strings.Contains(url, "pool_max_conns") && int32(n) > cfg.MaxConns {
+			cfg.MaxConns = int32(n)
+		}
+	}
+}
+
 // Open connects to the database at url (a postgres:// URL or key=value
 // string), and applies pending migrations.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if url == "" {
 		return nil, errors.New("opening PostgreSQL: empty URL")
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("opening PostgreSQL: the URL does not parse (want postgres://user@host:port/database): %w", redact(err))
+	}
+	for _, opt := range opts {
+		opt(cfg, url)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

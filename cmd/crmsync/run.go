@@ -203,6 +203,9 @@ func parseFlags(env *Env, fs *flag.FlagSet, args []string, want int) ([]string, 
 type dbLocation struct {
 	Path     string
 	Postgres string
+	// PoolSize is the least number of PostgreSQL connections a process
+	// needs (serve: its workers and its own); 0 leaves pgx's default.
+	PoolSize int
 }
 
 // dbFlag adds the --db and --postgres flags every command that touches the
@@ -263,7 +266,7 @@ type crmDB struct {
 // openDB opens the database at loc.
 func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 	if loc.Postgres != "" {
-		db, err := postgres.Open(ctx, loc.Postgres)
+		db, err := postgres.Open(ctx, loc.Postgres, postgres.PoolSize(loc.PoolSize))
 		if err != nil {
 			return nil, err
 		}

@@ -101,6 +101,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return usagef("--lease must be positive, got %v", *lease)
 	}
 
+	// A connection for each sync worker, and for the change listener, the
+	// lease pass and the API beside them.
+	dbPath.PoolSize = *workers + 3
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
