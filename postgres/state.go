@@ -153,21 +153,23 @@ func (s *SyncState) CRMIDsByEmail(ctx context.Context, partnership int64, emails
 	return out, err
 }
 
-// AddPending records creates before they are sent.
+// AddPending records creates before they are sent, in one round trip.
 func (s *SyncState) AddPending(ctx context.Context, partnership int64, pending []engine.Pending) error {
 	return s.write(ctx, partnership, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
 		for _, p := range pending {
 			base, err := json.Marshal(p.Base)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO sync_pending (partnership, side, crm_guid, kind, source_id, base) VALUES ($1, $2, $3, $4, $5, $6)
+			b.Queue(`INSERT INTO sync_pending (partnership, side, crm_guid, kind, source_id, base) VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (partnership, side, crm_guid) DO UPDATE SET kind = excluded.kind, source_id = excluded.source_id, base = excluded.base`,
-				partnership, string(p.Side), p.CRMGUID, int(schema.PendingKind(p)), p.SourceID, string(base)); err != nil {
-				return err
-			}
+				partnership, string(p.Side), p.CRMGUID, int(schema.PendingKind(p)), p.SourceID, string(base))
 		}
-		return nil
+		if b.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
 }
 
@@ -199,32 +201,27 @@ func (s *SyncState) Commit(ctx context.Context, partnership int64, c engine.Comm
 	})
 }
 
-// commitState writes c in tx; the statements go in one round trip.
+// commitState writes c in tx; the statements go in one round trip, and
+// each is one statement for the whole commit, not one per pair (a first
+// sync commits thousands).
 func commitState(ctx context.Context, tx pgx.Tx, partnership int64, c engine.Commit) error {
 	b := &pgx.Batch{}
-	for _, p := range c.Save {
-		base, err := json.Marshal(p.Base)
-		if err != nil {
+	if len(c.Save) > 0 {
+		if err := queuePairs(b, partnership, c.Save); err != nil {
 			return err
-		}
-		// A pair replaces any pair holding either of its ids, as SQLite's
-		// INSERT OR REPLACE does across both unique keys.
-		b.Queue(`DELETE FROM sync_pairs WHERE partnership = $1 AND (crm_id = $2 OR remote_id = $3)`, partnership, p.CRMID, p.RemoteID)
-		b.Queue(`INSERT INTO sync_pairs (partnership, crm_id, remote_id, crm_version, remote_version, base) VALUES ($1, $2, $3, $4, $5, $6)`,
-			partnership, p.CRMID, p.RemoteID, p.CRMVersion, p.RemoteVersion, string(base))
-		b.Queue(`DELETE FROM sync_pair_emails WHERE partnership = $1 AND crm_id = $2`, partnership, p.CRMID)
-		for _, f := range []string{crmsync.FieldEmail1, crmsync.FieldEmail2, crmsync.FieldEmail3} {
-			if e := strings.ToLower(strings.TrimSpace(p.Base[f])); e != "" {
-				b.Queue(`INSERT INTO sync_pair_emails (partnership, email, crm_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, partnership, e, p.CRMID)
-			}
 		}
 	}
 	if len(c.RemoveCRM) > 0 {
 		b.Queue(`DELETE FROM sync_pairs WHERE partnership = $1 AND crm_id = ANY($2)`, partnership, c.RemoveCRM)
 		b.Queue(`DELETE FROM sync_pair_emails WHERE partnership = $1 AND crm_id = ANY($2)`, partnership, c.RemoveCRM)
 	}
-	for _, p := range c.Settled {
-		b.Queue(`DELETE FROM sync_pending WHERE partnership = $1 AND side = $2 AND crm_guid = $3`, partnership, string(p.Side), p.CRMGUID)
+	if len(c.Settled) > 0 {
+		sides, guids := make([]string, len(c.Settled)), make([]string, len(c.Settled))
+		for i, p := range c.Settled {
+			sides[i], guids[i] = string(p.Side), p.CRMGUID
+		}
+		b.Queue(`DELETE FROM sync_pending WHERE partnership = $1 AND (side, crm_guid) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+			partnership, sides, guids)
 	}
 	for _, d := range c.Duplicates {
 		b.Queue(`INSERT INTO sync_duplicates (partnership, remote_id, crm_id, email, name, found) VALUES ($1, $2, $3, $4, $5, $6)
@@ -239,6 +236,49 @@ func commitState(ctx context.Context, tx pgx.Tx, partnership int64, c engine.Com
 		return nil
 	}
 	return tx.SendBatch(ctx, b).Close()
+}
+
+// queuePairs queues the statements that save pairs. A pair replaces any
+// pair holding either of its ids, as SQLite's INSERT OR REPLACE does across
+// both unique keys, and so replaces an earlier pair of the same commit: of
+// the pairs saved, those no later one shares an id with are kept, and a CRM
+// id's e-mail addresses are those of its last pair.
+func queuePairs(b *pgx.Batch, partnership int64, save []engine.Pair) error {
+	var crmIDs, remoteIDs []string // every id saved: their old pairs go
+	var keep struct{ crm, remote, crmVersion, remoteVersion, base []string }
+	var emailCRM, emails []string
+	laterCRM, laterRemote := map[string]bool{}, map[string]bool{}
+	for i := len(save) - 1; i >= 0; i-- {
+		p := save[i]
+		crmIDs, remoteIDs = append(crmIDs, p.CRMID), append(remoteIDs, p.RemoteID)
+		if !laterCRM[p.CRMID] {
+			for _, f := range []string{crmsync.FieldEmail1, crmsync.FieldEmail2, crmsync.FieldEmail3} {
+				if e := strings.ToLower(strings.TrimSpace(p.Base[f])); e != "" {
+					emailCRM, emails = append(emailCRM, p.CRMID), append(emails, e)
+				}
+			}
+			if !laterRemote[p.RemoteID] {
+				base, err := json.Marshal(p.Base)
+				if err != nil {
+					return err
+				}
+				keep.crm, keep.remote = append(keep.crm, p.CRMID), append(keep.remote, p.RemoteID)
+				keep.crmVersion, keep.remoteVersion = append(keep.crmVersion, p.CRMVersion), append(keep.remoteVersion, p.RemoteVersion)
+				keep.base = append(keep.base, string(base))
+			}
+		}
+		laterCRM[p.CRMID], laterRemote[p.RemoteID] = true, true
+	}
+	b.Queue(`DELETE FROM sync_pairs WHERE partnership = $1 AND (crm_id = ANY($2) OR remote_id = ANY($3))`, partnership, crmIDs, remoteIDs)
+	b.Queue(`INSERT INTO sync_pairs (partnership, crm_id, remote_id, crm_version, remote_version, base)
+		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+		partnership, keep.crm, keep.remote, keep.crmVersion, keep.remoteVersion, keep.base)
+	b.Queue(`DELETE FROM sync_pair_emails WHERE partnership = $1 AND crm_id = ANY($2)`, partnership, crmIDs)
+	if len(emails) > 0 {
+		b.Queue(`INSERT INTO sync_pair_emails (partnership, email, crm_id) SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+			partnership, emails, emailCRM)
+	}
+	return nil
 }
 
 // Duplicates lists the duplicates awaiting review.
