@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crmsync/crmsync/service"
 	"github.com/jackc/pgx/v5"
@@ -115,13 +116,25 @@ func (db *DB) View(ctx context.Context, fn func(pgx.Tx) error) error {
 	return fn(tx)
 }
 
+// crmWriteIdleLimit is how long a CRM write's transaction may sit idle
+// between statements before the server ends it. The write lock is
+// every node's: a node stopped in mid-write (SIGSTOP, a frozen VM) would
+// otherwise hold up every CRM write of every node until it resumed.
+// Writes send their statements back to back, so only a stalled process
+// waits this long; its write fails and nothing of it is committed.
+var crmWriteIdleLimit = 10 * time.Second
+
 // Write runs fn in a CRM write transaction: it first takes the CRM write
 // lock, held until the commit, so CRM writers run one at a time and every
 // read in fn sees all that committed before. A write that logged changes
 // notifies the other nodes.
 func (db *DB) Write(ctx context.Context, fn func(service.Tx) error) error {
 	return db.Update(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", db.writeLock); err != nil {
+		// The idle limit and the lock go in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d", crmWriteIdleLimit.Milliseconds()))
+		b.Queue("SELECT pg_advisory_xact_lock($1)", db.writeLock)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("taking the CRM write lock: %w", err)
 		}
 		t := &crmTx{ctx: ctx, tx: tx, write: true}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/internal/testenv"
+	"github.com/crmsync/crmsync/service"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -127,5 +128,49 @@ func TestStalledWriterDoesNotBlockTakeOver(t *testing.T) {
 	}
 	if got, err := state.Partnership(ctx, "u1", "outlook"); err != nil || got.CursorCRM == "stalled" {
 		t.Errorf("after the stalled write: %+v, %v", got, err)
+	}
+}
+
+// TestStalledCRMWriterDoesNotBlockOtherNodes: a node stopped inside a CRM
+// write holds the write lock of every node; the server ends its
+// transaction after crmWriteIdleLimit, another node's write goes ahead,
+// and the stalled write fails without committing.
+func TestStalledCRMWriterDoesNotBlockOtherNodes(t *testing.T) {
+	defer func(limit time.Duration) { crmWriteIdleLimit = limit }(crmWriteIdleLimit)
+	crmWriteIdleLimit = 300 * time.Millisecond
+	ctx := context.Background()
+	url := testenv.Postgres(t)
+	var nodes [2]*DB
+	for i := range nodes {
+		db, err := Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		nodes[i] = db
+	}
+	entered, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- nodes[0].Write(ctx, func(tx service.Tx) error {
+			close(entered)
+			<-release // node A stalls here holding the write lock
+			_, err := tx.(*crmTx).tx.Exec(ctx, `CREATE TABLE stalled_write (x int)`)
+			return err
+		})
+	}()
+	defer close(release)
+	<-entered
+	bounded, cancel := context.WithTimeout(ctx, 20*crmWriteIdleLimit)
+	defer cancel()
+	if err := nodes[1].Write(bounded, func(service.Tx) error { return nil }); err != nil {
+		t.Fatalf("node B's CRM write while A stalls in one: %v", err)
+	}
+	release <- struct{}{}
+	if err := <-done; err == nil {
+		t.Error("A's stalled CRM write committed")
+	}
+	var exists bool
+	if err := nodes[1].pool.QueryRow(ctx, `SELECT to_regclass('stalled_write') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Errorf("the stalled write's table exists: %v %v", exists, err)
 	}
 }
