@@ -11,7 +11,9 @@ import (
 
 	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
+	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
+	"github.com/crmsync/crmsync/postgres"
 	"pgregory.net/rapid"
 )
 
@@ -62,16 +64,37 @@ func (id *identity) wrote(field, value string) {
 // checks that the sides converge with nothing duplicated or lost and every
 // conflict's losing value in a journal.
 func TestSyncProperties(t *testing.T) {
-	t.Cleanup(func() { t.Logf("schedules run: %d", schedulesRun.Load()) })
-	rapid.Check(t, func(rt *rapid.T) {
-		schedulesRun.Add(1)
+	checkSyncProperties(t, func(rt *rapid.T) (*world, func()) {
 		dir, err := os.MkdirTemp("", "crmsync-prop")
 		if err != nil {
 			rt.Fatal(err)
 		}
-		defer os.RemoveAll(dir)
 		w := newWorldIn(rt, dir)
-		defer w.db.Close()
+		return w, func() { w.db.Close(); os.RemoveAll(dir) }
+	})
+}
+
+// TestSyncPropertiesOnPostgres runs the schedules of TestSyncProperties
+// with the CRM and the sync state on PostgreSQL, a schema each.
+func TestSyncPropertiesOnPostgres(t *testing.T) {
+	testenv.Postgres(t) // skips, or fails under CI, without a server
+	checkSyncProperties(t, func(rt *rapid.T) (*world, func()) {
+		db, err := postgres.Open(context.Background(), testenv.Postgres(t))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		w := newWorldOn(rt, db, db.SyncState())
+		return w, func() { db.Close() }
+	})
+}
+
+// checkSyncProperties runs the random schedules, each in a new world.
+func checkSyncProperties(t *testing.T, newWorld func(*rapid.T) (w *world, close func())) {
+	t.Cleanup(func() { t.Logf("schedules run: %d", schedulesRun.Load()) })
+	rapid.Check(t, func(rt *rapid.T) {
+		schedulesRun.Add(1)
+		w, closeWorld := newWorld(rt)
+		defer closeWorld()
 		// Small batches overlap their writes and commits, and the next
 		// pass's listing is started and extended while writes are
 		// still under way.
