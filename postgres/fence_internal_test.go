@@ -19,16 +19,7 @@ import (
 // bypass the fence on purpose, as a broken fence would let them through.
 func TestStaleWritesCounted(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	state := db.SyncState()
-	p := &engine.Partnership{User: "u1", Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
-	if err := state.SavePartnership(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	state, p := newPartnership(t)
 	stale := func(want int64) {
 		t.Helper()
 		if got, err := state.StaleWrites(ctx); err != nil || got != want {
@@ -37,7 +28,7 @@ func TestStaleWritesCounted(t *testing.T) {
 	}
 	unfencedWrite := func(token int64) {
 		t.Helper()
-		err := db.Update(ctx, func(tx pgx.Tx) error {
+		err := state.db.Update(ctx, func(tx pgx.Tx) error {
 			b := &pgx.Batch{}
 			queueStaleWriteRecord(b, p.ID, token)
 			return tx.SendBatch(ctx, b).Close()
@@ -90,16 +81,7 @@ func TestStaleWritesCounted(t *testing.T) {
 // committed.
 func TestStalledWriterDoesNotBlockTakeOver(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	state := db.SyncState()
-	p := &engine.Partnership{User: "u1", Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
-	if err := state.SavePartnership(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	state, p := newPartnership(t)
 	const ttl = 200 * time.Millisecond
 	la, ok, err := state.AcquireLease(ctx, p.ID, "node-a", ttl)
 	if err != nil || !ok {
@@ -173,4 +155,21 @@ func TestStalledCRMWriterDoesNotBlockOtherNodes(t *testing.T) {
 	if err := nodes[1].pool.QueryRow(ctx, `SELECT to_regclass('stalled_write') IS NOT NULL`).Scan(&exists); err != nil || exists {
 		t.Errorf("the stalled write's table exists: %v %v", exists, err)
 	}
+}
+
+// newPartnership opens a new database and adds one partnership of user
+// u1 to it; the database closes when the test ends.
+func newPartnership(t *testing.T) (*SyncState, *engine.Partnership) {
+	t.Helper()
+	db, err := Open(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	state := db.SyncState()
+	p := &engine.Partnership{User: "u1", Kind: "outlook", Mode: "automatic", Policy: engine.PolicyNewest, State: "active"}
+	if err := state.SavePartnership(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return state, p
 }
