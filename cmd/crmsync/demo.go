@@ -33,7 +33,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "demo", "demo [--contacts N] [--once] [--dir DIR] [--listen ADDR] [--sandbox URL] [--no-sync]")
 	n := fs.Int("contacts", 3000, "how many CRM contacts to seed")
 	once := fs.Bool("once", false, "exit after the first sync")
-	dir := fs.String("dir", "", "`directory` for the demo's database (default: a new temporary one)")
+	dir := fs.String("dir", "", "`directory` for the demo's database, kept after it ends (default: a temporary one, removed at the end unless --no-sync)")
 	sandboxURL := fs.String("sandbox", "", "`URL` of a running sandbox mailbox to use (default: one in this process)")
 	noSync := fs.Bool("no-sync", false, "seed and connect only; run the sync later with 'crmsync sync'")
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` of the demo's CRM API (another free port is taken if busy)")
@@ -45,10 +45,24 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// A temporary directory goes when the demo ends, however it ends;
+	// with --no-sync it stays for the 'crmsync sync' the demo tells of.
+	keep := *dir != "" || *noSync
 	if *dir == "" {
-		var err error
-		if *dir, err = os.MkdirTemp("", "crmsync-demo-"); err != nil {
+		tmp, err := os.MkdirTemp("", "crmsync-demo-")
+		if err != nil {
 			return err
+		}
+		*dir = tmp
+		if !keep {
+			// Deferred first, so it runs after the database is closed.
+			defer func() {
+				if err := os.RemoveAll(tmp); err != nil {
+					fmt.Fprintf(env.Stderr, "crmsync demo: removing its temporary directory: %v\n", err)
+					return
+				}
+				fmt.Fprintf(env.Stdout, "Removed the demo's temporary directory %s (--dir DIR keeps the demo).\n", tmp)
+			}()
 		}
 	} else if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
@@ -110,7 +124,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	run, err := firstSync(ctx, env, eng)
 	if run != nil {
 		printSummary(env.Stdout, run, "Outlook")
-		if len(run.Duplicates) > 0 {
+		if len(run.Duplicates) > 0 && keep {
 			fmt.Fprintf(env.Stdout, "Review them with: crmsync duplicates list --db %s --user %s\n", dbPath, demoUser)
 		}
 	}

@@ -26,7 +26,7 @@ func runGroup(ctx context.Context, env *Env, args []string) error {
 // not given is off); its rights on other modules stay as they were.
 func groupSet(ctx context.Context, env *Env, sub subcommand, args []string) error {
 	fs := newFlags(env, "group "+sub.name, "group "+sub.usage)
-	dbPath := dbFlag(fs)
+	dbPath := creatingDBFlag(fs)
 	modules := fs.String("module", "", "`modules` to set, comma-separated: Contacts, Companies, Journal (or all)")
 	view := fs.String("view", "None", "which items members see: All, Related, Own or None")
 	edit := fs.String("edit", "None", "which items members may change: All, Related, Own or None")
@@ -50,7 +50,7 @@ func groupSet(ctx context.Context, env *Env, sub subcommand, args []string) erro
 		levels[i] = lv
 	}
 
-	crm, db, err := openCRM(ctx, env, *dbPath)
+	crm, db, err := openNewableCRM(ctx, env, *dbPath)
 	if err != nil {
 		return err
 	}

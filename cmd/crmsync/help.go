@@ -17,6 +17,8 @@ func printHelp(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-12s %s\n", "help", "list the commands; 'crmsync help COMMAND' shows its flags")
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Only serve, user add and group set create a missing --db file (user add and group set say so);")
+	fmt.Fprintln(w, "every other command refuses one that does not exist. demo makes its own in --dir or a temporary one.")
 	fmt.Fprintln(w, "Every flag can also come from the environment: --db from CRMSYNC_DB,")
 	fmt.Fprintln(w, "--poll-interval from CRMSYNC_POLL_INTERVAL, and so on; a flag on the command line wins.")
 	fmt.Fprintln(w, "The sandbox's come from CRMSYNC_SANDBOX_DB, CRMSYNC_SANDBOX_LISTEN and CRMSYNC_SANDBOX_LATENCY.")

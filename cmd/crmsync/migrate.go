@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/sqlite"
 )
 
@@ -32,7 +31,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := postgres.Open(ctx, *to)
+	dst, err := openPostgres(ctx, *to)
 	if err != nil {
 		return err
 	}

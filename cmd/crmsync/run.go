@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/crmsync/crmsync"
@@ -18,6 +21,7 @@ import (
 	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // command is one entry of the command table: `crmsync NAME ...` runs run
@@ -206,15 +210,38 @@ type dbLocation struct {
 	// PoolSize is the least number of PostgreSQL connections a process
 	// needs (serve: its workers and its own); 0 leaves pgx's default.
 	PoolSize int
+	// MustExist refuses a SQLite file that is not there instead of
+	// creating an empty CRM: a mistyped --db must not start a new one.
+	MustExist bool
 }
 
-// dbFlag adds the --db and --postgres flags every command that touches the
-// CRM takes.
+// dbFlag adds the --db and --postgres flags of a command that works on an
+// existing CRM: a --db file that does not exist is refused.
 func dbFlag(fs *flag.FlagSet) *dbLocation {
-	loc := &dbLocation{}
-	fs.StringVar(&loc.Path, "db", "crmsync.db", "SQLite database `file` of the CRM (created if missing); with --postgres, secrets are kept beside it")
+	return addDBFlags(fs, true, "SQLite database `file` of the CRM (must exist: 'crmsync serve' creates it); with --postgres, secrets are kept beside it")
+}
+
+// creatingDBFlag is dbFlag for the commands that may start a new CRM
+// (serve, and user add and group set for a set-up scripted before the
+// first start).
+func creatingDBFlag(fs *flag.FlagSet) *dbLocation {
+	return addDBFlags(fs, false, "SQLite database `file` of the CRM (created if missing); with --postgres, secrets are kept beside it")
+}
+
+func addDBFlags(fs *flag.FlagSet, mustExist bool, dbUsage string) *dbLocation {
+	loc := &dbLocation{MustExist: mustExist}
+	fs.StringVar(&loc.Path, "db", "crmsync.db", dbUsage)
 	fs.StringVar(&loc.Postgres, "postgres", "", "PostgreSQL `URL` of the CRM (postgres://user@host:port/db), instead of the SQLite file")
 	return loc
+}
+
+// isNew says whether opening loc would create a new SQLite CRM.
+func (l dbLocation) isNew() bool {
+	if l.Postgres != "" {
+		return false
+	}
+	_, err := os.Stat(l.Path)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // arg is how hints printed for the user name this database on a command
@@ -266,7 +293,7 @@ type crmDB struct {
 // openDB opens the database at loc.
 func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 	if loc.Postgres != "" {
-		db, err := postgres.Open(ctx, loc.Postgres, postgres.PoolSize(loc.PoolSize))
+		db, err := openPostgres(ctx, loc.Postgres, postgres.PoolSize(loc.PoolSize))
 		if err != nil {
 			return nil, err
 		}
@@ -281,13 +308,79 @@ func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 		cardDAV: func(ctx context.Context) (carddav.Store, error) { return carddav.NewSQLStore(ctx, db) }}, nil
 }
 
-// openCRM opens the CRM at loc. The caller closes db.
+// openPostgres is postgres.Open with a failed connection said in one line
+// naming the server, user and database (never the password). pgx's own
+// error repeats the cause once per attempt: sslmode=prefer tries with TLS,
+// then without.
+func openPostgres(ctx context.Context, url string, opts ...postgres.Option) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, url, opts...)
+	var ce *pgconn.ConnectError
+	if err == nil || !errors.As(err, &ce) {
+		return db, err
+	}
+	attempts := []error{ce.Unwrap()}
+	if joined, ok := attempts[0].(interface{ Unwrap() []error }); ok {
+		attempts = joined.Unwrap()
+	}
+	var causes []string
+	for _, a := range attempts {
+		cause := a.Error()
+		var pgErr *pgconn.PgError
+		var dnsErr *net.DNSError
+		var netErr *net.OpError
+		switch {
+		case errors.As(a, &pgErr):
+			cause = pgErr.Error()
+		case errors.As(a, &dnsErr):
+			cause = dnsErr.Error()
+		case errors.As(a, &netErr):
+			cause = netErr.Err.Error()
+		}
+		if !slices.Contains(causes, cause) {
+			causes = append(causes, cause)
+		}
+	}
+	c := ce.Config
+	return nil, fmt.Errorf("cannot connect to PostgreSQL at %s (user %s, database %s): %s",
+		net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.User, c.Database, strings.Join(causes, "; "))
+}
+
+// openCRM opens the CRM at loc for a command. The caller closes db.
+//
+// Its service logs only warnings and errors unless CRMSYNC_LOG_LEVEL asks
+// for more: what a command did it prints itself, once, on stdout, and
+// "user disabled" on stderr as well would say it twice. serve keeps the
+// service's info lines in its log.
 func openCRM(ctx context.Context, env *Env, loc dbLocation) (crmsync.CRM, *crmDB, error) {
+	logger := env.Logger
+	if env.Getenv("CRMSYNC_LOG_LEVEL") == "" {
+		logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return openCRMLogging(ctx, env, loc, logger)
+}
+
+// openCRMLogging is openCRM with the service's logger.
+func openCRMLogging(ctx context.Context, env *Env, loc dbLocation, logger *slog.Logger) (crmsync.CRM, *crmDB, error) {
+	if loc.MustExist && loc.isNew() {
+		return nil, nil, fmt.Errorf("no CRM database at %s; 'crmsync serve%s' creates one", loc.Path, loc.arg(env.Getenv))
+	}
 	db, err := openDB(ctx, loc)
 	if err != nil {
 		return nil, nil, err
 	}
-	return service.New(db, service.Options{Logger: env.Logger}), db, nil
+	return service.New(db, service.Options{Logger: logger}), db, nil
+}
+
+// openNewableCRM is openCRM for the set-up commands that may start a new
+// CRM (user add, group set); it says so when it did, so that a mistyped
+// --db shows at once.
+func openNewableCRM(ctx context.Context, env *Env, loc dbLocation) (crmsync.CRM, *crmDB, error) {
+	isNew := loc.isNew()
+	crm, db, err := openCRM(ctx, env, loc)
+	if err == nil && isNew {
+		fmt.Fprintf(env.Stdout, "created a new CRM database at %s\n", loc.Path)
+	}
+	return crm, db, err
 }
 
 // readPassword returns p, or the first line of stdin when p is "-", so

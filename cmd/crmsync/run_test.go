@@ -423,6 +423,9 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out, "  help ") {
 			t.Errorf("help does not list itself")
 		}
+		if !strings.Contains(out, "Only serve, user add and group set create a missing --db file") {
+			t.Errorf("help does not say which commands create a database:\n%s", out)
+		}
 	}
 	code, _, errOut := run(t, "", "help", "serve")
 	if code != 0 || !strings.Contains(errOut, "-poll-interval") {

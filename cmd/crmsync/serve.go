@@ -76,7 +76,7 @@ var mounts []func(ctx context.Context, s *Server) error
 
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "serve", "serve [--db FILE | --postgres URL] [--listen ADDR] [--base-path PATH] [--poll-interval D] [--workers N] [--node NAME] [--lease D] [--ms-client-id ID [--ms-tenant T]]")
-	dbPath := dbFlag(fs)
+	dbPath := creatingDBFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	poll := fs.Duration("poll-interval", 30*time.Second, "how often sync workers poll Outlook for changes")
 	workers := fs.Int("workers", 2*runtime.GOMAXPROCS(0), "most sync cycles running at once, whatever the number of partnerships")
@@ -108,7 +108,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	crm, db, err := openCRM(ctx, env, *dbPath)
+	crm, db, err := openCRMLogging(ctx, env, *dbPath, env.Logger)
 	if err != nil {
 		return err
 	}

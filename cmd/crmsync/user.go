@@ -56,7 +56,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func userAdd(ctx context.Context, env *Env, sub subcommand, args []string) error {
 	fs := newFlags(env, "user "+sub.name, "user "+sub.usage)
-	dbPath := dbFlag(fs)
+	dbPath := creatingDBFlag(fs)
 	password := fs.String("password", "", "the new user's password (\"-\" reads it from stdin)")
 	admin := fs.Bool("admin", false, "make the user an administrator (every right on every module)")
 	var groups stringList
@@ -72,7 +72,7 @@ func userAdd(ctx context.Context, env *Env, sub subcommand, args []string) error
 	if err != nil {
 		return err
 	}
-	crm, db, err := openCRM(ctx, env, *dbPath)
+	crm, db, err := openNewableCRM(ctx, env, *dbPath)
 	if err != nil {
 		return err
 	}
