@@ -10,6 +10,19 @@ import (
 	"time"
 )
 
+// newCRMFile creates an empty SQLite CRM, as serve would, for the commands
+// that refuse a missing file.
+func newCRMFile(t *testing.T) string {
+	t.Helper()
+	loc := dbLocation{Path: filepath.Join(t.TempDir(), "crm.db")}
+	db, err := openDB(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return loc.Path
+}
+
 // A command that works on an existing CRM refuses a --db file that is not
 // there, naming it and how to create one, and creates nothing; the set-up
 // commands may start a new CRM, and say so.

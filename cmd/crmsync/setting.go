@@ -31,12 +31,6 @@ func runSetting(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	crm, db, err := openCRM(ctx, env, *dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	sys := crmsync.System(ctx)
 	if args[0] == "set" {
 		if _, known := crmsync.DefaultGlobalSettings[pos[0]]; !known {
 			return usagef("unknown global setting %q", pos[0])
@@ -44,6 +38,14 @@ func runSetting(ctx context.Context, env *Env, args []string) error {
 		if pos[1] != "true" && pos[1] != "false" {
 			return usagef("%s takes true or false, not %q", pos[0], pos[1])
 		}
+	}
+	crm, db, err := openCRM(ctx, env, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sys := crmsync.System(ctx)
+	if args[0] == "set" {
 		if err := crm.SetGlobalSetting(sys, pos[0], pos[1]); err != nil {
 			return err
 		}

@@ -272,7 +272,7 @@ func TestKillDuringFirstSync(t *testing.T) {
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestSetting(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "crm.db")
+	db := newCRMFile(t)
 	out := mustRun(t, "setting", "set", crmsync.SettingDuplicityCheck, "true", "--db", db)
 	if !strings.Contains(out, crmsync.SettingDuplicityCheck+"=true") || !strings.Contains(out, crmsync.SettingCreateCompany+"=false") {
 		t.Errorf("setting set printed %q", out)
