@@ -299,13 +299,29 @@ func (t *crmTx) users(query string, args ...any) ([]*service.UserRecord, error) 
 		err := row.Scan(&u.GUID, &u.Name, &u.FullName, &u.PasswordHash, &u.IsAdmin, &u.Disabled)
 		return &u, err
 	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	// Every user's groups in one round trip, not one per user: serve's
+	// sync pass lists all users every few seconds.
+	byGUID := make(map[string]*service.UserRecord, len(out))
+	guids := make([]string, len(out))
+	for i, u := range out {
+		byGUID[u.GUID], guids[i] = u, u.GUID
+		u.Groups = []string{} // as MemberOf answers for a user in no group
+	}
+	rows, err = t.query(`SELECT user_guid, group_name FROM group_members WHERE user_guid = ANY($1) ORDER BY group_name COLLATE "C"`, guids)
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range out {
-		if u.Groups, err = t.MemberOf(u.GUID); err != nil {
-			return nil, err
-		}
+	var guid, group string
+	_, err = pgx.ForEachRow(rows, []any{&guid, &group}, func() error {
+		u := byGUID[guid]
+		u.Groups = append(u.Groups, group)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
