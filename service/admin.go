@@ -181,14 +181,25 @@ func (s *Service) Users(ctx context.Context) ([]*crmsync.User, error) {
 		if err := ss.requireAdmin("list users"); err != nil {
 			return err
 		}
-		us, err := ss.tx.Users()
-		for _, u := range us {
-			user := u.User
-			out = append(out, &user)
-		}
+		var err error
+		out, err = ss.users()
 		return err
 	})
 	return out, err
+}
+
+// users lists every user as crmsync.User, without the records' secrets.
+func (ss *session) users() ([]*crmsync.User, error) {
+	us, err := ss.tx.Users()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*crmsync.User, len(us))
+	for i, u := range us {
+		user := u.User
+		out[i] = &user
+	}
+	return out, nil
 }
 
 // UserByName implements crmsync.CRM: administrators, the system, or users

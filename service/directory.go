@@ -8,20 +8,15 @@ import (
 	"github.com/crmsync/crmsync"
 )
 
-// Directory implements crmsync.CRM: every user, for any signed-in caller,
-// so that clients can resolve OwnerGUID and CreatedByGUID to names. It
-// carries what crmsync.User carries (never a password hash).
+// Directory implements crmsync.CRM: every user, for any signed-in caller
+// (a session has one), so that clients can resolve OwnerGUID and
+// CreatedByGUID to names. It carries what crmsync.User carries (never a
+// password hash).
 func (s *Service) Directory(ctx context.Context) ([]*crmsync.User, error) {
 	var out []*crmsync.User
 	err := s.read(ctx, func(ss *session) error {
-		if ss.c.user == nil && !ss.c.system {
-			return crmsync.Errorf(crmsync.EUNAUTHORIZED, "the user directory needs a signed-in user")
-		}
-		us, err := ss.tx.Users()
-		for _, u := range us {
-			user := u.User
-			out = append(out, &user)
-		}
+		var err error
+		out, err = ss.users()
 		return err
 	})
 	return out, err
@@ -90,13 +85,11 @@ func (s *Service) BaseChangeID(ctx context.Context) (int64, error) {
 	return 0, s.read(ctx, func(ss *session) error { return nil })
 }
 
-// AdditionalFields implements crmsync.CRM; any signed-in caller.
+// AdditionalFields implements crmsync.CRM; any signed-in caller (a session
+// has one).
 func (s *Service) AdditionalFields(ctx context.Context) ([]crmsync.AdditionalField, error) {
 	var out []crmsync.AdditionalField
 	err := s.read(ctx, func(ss *session) error {
-		if ss.c.user == nil && !ss.c.system {
-			return crmsync.Errorf(crmsync.EUNAUTHORIZED, "additional fields need a signed-in user")
-		}
 		var err error
 		out, err = ss.tx.AdditionalFields()
 		return err
