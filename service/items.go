@@ -372,30 +372,18 @@ func (ss *session) items(folder crmsync.Folder, guids []string, all bool) ([]*cr
 // eachBatch is how many items EachItem reads per transaction.
 const eachBatch = 256
 
-// EachItem implements crmsync.CRM: the visible GUIDs come from the store's
-// cheap listing (no fields), the Export right is checked on their number
-// before any item is read, then the items are read eachBatch at a time.
+// EachItem implements crmsync.CRM: the visible GUIDs come from Identifiers
+// (the store's cheap listing, no fields, the Export right checked on their
+// number before any item is read), then the items are read eachBatch at a
+// time.
 func (s *Service) EachItem(ctx context.Context, folder crmsync.Folder, fn func(*crmsync.Item) error) error {
-	if err := checkFolder(folder); err != nil {
-		return err
-	}
-	var guids []string
-	err := s.read(ctx, func(ss *session) error {
-		ids, err := ss.tx.ListIdentifiers(folder)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if ok, err := ss.canSnapshot(view, folder, id.GUID, id.Snapshot); err != nil {
-				return err
-			} else if ok {
-				guids = append(guids, id.GUID)
-			}
-		}
-		return ss.checkExport(folder, len(guids))
-	})
+	ids, err := s.Identifiers(ctx, folder)
 	if err != nil {
 		return err
+	}
+	guids := make([]string, len(ids))
+	for i, id := range ids {
+		guids[i] = id.GUID
 	}
 	slices.Sort(guids)
 	for start := 0; start < len(guids); start += eachBatch {
