@@ -110,6 +110,9 @@ const (
 	EnumJournalType = "JournalType"
 )
 
+// EnumTypes lists every enum type, the ones fields refer to.
+var EnumTypes = []string{EnumPrefix, EnumSuffix, EnumCountry, EnumJournalType}
+
 var commonFields = []FieldDef{
 	{Name: FieldFileAs},
 	{Name: FieldOwnerGUID, Kind: GUID},

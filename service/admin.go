@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -399,14 +400,9 @@ func (s *Service) SetGlobalSetting(ctx context.Context, name, value string) erro
 	})
 }
 
-// knownEnumTypes are the enum types fields refer to.
-var knownEnumTypes = []string{crmsync.EnumPrefix, crmsync.EnumSuffix, crmsync.EnumCountry, crmsync.EnumJournalType}
-
 func checkEnumType(t string) error {
-	for _, k := range knownEnumTypes {
-		if k == t {
-			return nil
-		}
+	if slices.Contains(crmsync.EnumTypes, t) {
+		return nil
 	}
 	return crmsync.Errorf(crmsync.EINVALID, "unknown enum type %q", t)
 }
