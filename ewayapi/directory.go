@@ -197,9 +197,12 @@ func splitName(full string) (first, last string) {
 	return "", full
 }
 
+// enumTypeGUID is the GUID of an enum type (eWay's EnumType).
+func enumTypeGUID(t string) string { return derivedGUID("enum/" + t) }
+
 func enumValueJSONOf(v crmsync.EnumValue) map[string]any {
 	return map[string]any{
-		"ItemGUID": v.GUID, "ItemVersion": 1, "FileAs": v.En, "EnumType": derivedGUID("enum/" + v.EnumType),
+		"ItemGUID": v.GUID, "ItemVersion": 1, "FileAs": v.En, "EnumType": enumTypeGUID(v.EnumType),
 		"EnumTypeName": v.EnumType, "En": nullable(v.En), "Cs": nullable(v.Cs), "IsSystem": v.IsSystem,
 		"IsVisible": true, "IsDefault": false, "Rank": v.Rank,
 	}
@@ -229,7 +232,7 @@ func listEnumTypes(ctx context.Context, s *Server, r *request) ([]record, error)
 	for _, v := range values {
 		i, ok := byType[v.EnumType]
 		if !ok {
-			g := derivedGUID("enum/" + v.EnumType)
+			g := enumTypeGUID(v.EnumType)
 			i = len(out)
 			byType[v.EnumType] = i
 			out = append(out, record{guid: g, version: 1, json: map[string]any{
@@ -272,6 +275,9 @@ func listUserSettings(ctx context.Context, s *Server, r *request) ([]record, err
 	return out, nil
 }
 
+// globalSettingGUID is the GUID of a global setting.
+func globalSettingGUID(name string) string { return derivedGUID("global/" + name) }
+
 func listGlobalSettings(ctx context.Context, s *Server, r *request) ([]record, error) {
 	settings, err := s.crm.GlobalSettings(ctx)
 	if err != nil {
@@ -284,7 +290,7 @@ func listGlobalSettings(ctx context.Context, s *Server, r *request) ([]record, e
 	slices.Sort(names)
 	out := make([]record, len(names))
 	for i, n := range names {
-		g := derivedGUID("global/" + n)
+		g := globalSettingGUID(n)
 		out[i] = record{guid: g, version: 1, json: map[string]any{
 			"ItemGUID": g, "ItemVersion": 1, "FileAs": n, "Name": n, "Value": settings[n]}}
 	}
@@ -300,13 +306,18 @@ func listAdditionalFields(ctx context.Context, s *Server, r *request) ([]record,
 	}
 	out := make([]record, len(fields))
 	for i, f := range fields {
-		g := derivedGUID(fmt.Sprintf("af/%s/%d", f.Folder, f.FieldID))
+		g := additionalFieldGUID(f)
 		out[i] = record{guid: g, version: 1, json: map[string]any{
 			"ItemGUID": g, "ItemVersion": 1, "FileAs": f.Name, "ObjectTypeFolderName": f.Folder, "FieldId": f.FieldID,
 			"ColumnName": fmt.Sprintf("af_%d", f.FieldID), "Name": f.Name, "Comment": nullable(f.Comment), "Type": f.Type,
 			"Rank": f.Rank, "IsInGeneralSection": false, "AssociatedEnumTypeGuid": nil}}
 	}
 	return out, nil
+}
+
+// additionalFieldGUID is the GUID of an additional field's definition.
+func additionalFieldGUID(f crmsync.AdditionalField) string {
+	return derivedGUID(fmt.Sprintf("af/%s/%d", f.Folder, f.FieldID))
 }
 
 // decodeAdditionalField reads SaveAdditionalField's transmitObject
@@ -355,7 +366,7 @@ func saveAdditionalField(ctx context.Context, s *Server, r *request) (*reply, er
 	if err := s.crm.SaveAdditionalField(ctx, r.additionalField); err != nil {
 		return nil, err
 	}
-	return &reply{Guid: derivedGUID(fmt.Sprintf("af/%s/%d", r.additionalField.Folder, r.additionalField.FieldID))}, nil
+	return &reply{Guid: additionalFieldGUID(r.additionalField)}, nil
 }
 
 // decodeEnumValue reads SaveEnumValue's transmitObject (eWay's
@@ -402,8 +413,8 @@ func decodeEnumValue(r *request) error {
 
 // enumTypeByGUID finds an enum type among the known ones by its derived GUID.
 func enumTypeByGUID(g string) string {
-	for _, t := range []string{crmsync.EnumPrefix, crmsync.EnumSuffix, crmsync.EnumCountry, crmsync.EnumJournalType} {
-		if derivedGUID("enum/"+t) == g {
+	for _, t := range crmsync.EnumTypes {
+		if enumTypeGUID(t) == g {
 			return t
 		}
 	}
@@ -463,7 +474,7 @@ func saveGlobalSetting(ctx context.Context, s *Server, r *request) (*reply, erro
 	if err := s.crm.SetGlobalSetting(ctx, r.global.Name, r.global.Value); err != nil {
 		return nil, err
 	}
-	return &reply{Guid: derivedGUID("global/" + r.global.Name)}, nil
+	return &reply{Guid: globalSettingGUID(r.global.Name)}, nil
 }
 
 func baseChangeID(ctx context.Context, s *Server, r *request) (*reply, error) {
