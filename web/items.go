@@ -273,6 +273,8 @@ func sortNewestFirst(js []*crmsync.Item) {
 	slices.SortStableFunc(js, func(a, b *crmsync.Item) int { return strings.Compare(when(b), when(a)) })
 }
 
+// enumLabel is an enum value's name in lang: Czech when it has one, else
+// English; "" for none.
 func enumLabel(lang string, v *crmsync.EnumValue) string {
 	if v == nil {
 		return ""

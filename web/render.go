@@ -71,19 +71,11 @@ func funcs(lang, base string) template.FuncMap {
 			}
 			return s
 		},
-		"label": func(field string) string { return tr(lang, "field."+field) },
-		"when":  func(s string) string { return displayTime(s) },
-		"enumName": func(v *crmsync.EnumValue) string {
-			if v == nil {
-				return ""
-			}
-			if lang == "cs" && v.Cs != "" {
-				return v.Cs
-			}
-			return v.En
-		},
-		"lines": func(s string) []string { return strings.Split(s, "\n") },
-		"list":  func(s ...string) []string { return s },
+		"label":    func(field string) string { return tr(lang, "field."+field) },
+		"when":     displayTime,
+		"enumName": func(v *crmsync.EnumValue) string { return enumLabel(lang, v) },
+		"lines":    func(s string) []string { return strings.Split(s, "\n") },
+		"list":     func(s ...string) []string { return s },
 		"levelOf": func(r crmsync.Rights, k string) crmsync.Level {
 			return map[string]crmsync.Level{"view": r.View, "edit": r.Edit, "delete": r.Delete}[k]
 		},
