@@ -164,6 +164,16 @@ func (h *Handler) item(rq *request, f crmsync.Folder, guid string) (*crmsync.Ite
 	return items[0], nil
 }
 
+// linkedItem is the item guid links to, or nil when there is none or the
+// caller may not see it (a page then leaves the link out).
+func (h *Handler) linkedItem(rq *request, f crmsync.Folder, guid string) *crmsync.Item {
+	it, err := h.item(rq, f, guid)
+	if err != nil {
+		return nil
+	}
+	return it
+}
+
 // itemAccess reads one visible item with what the caller may do with it.
 func (h *Handler) itemAccess(rq *request, f crmsync.Folder, guid string) (*crmsync.Item, crmsync.Access, error) {
 	it, err := h.item(rq, f, guid)
@@ -218,16 +228,8 @@ func (h *Handler) open(p *folderPage) func(http.ResponseWriter, *http.Request, *
 			}
 		}
 		// Linked records the caller may not see are simply left out.
-		if g := it.Get(crmsync.FieldCompanyGUID); g != "" && crmsync.IsGUID(g) {
-			if cs, err := h.crm.Items(rq.ctx, crmsync.Companies, []string{g}); err == nil && len(cs) > 0 {
-				d.Company = cs[0]
-			}
-		}
-		if g := it.Get(crmsync.FieldContactGUID); g != "" && crmsync.IsGUID(g) {
-			if cs, err := h.crm.Items(rq.ctx, crmsync.Contacts, []string{g}); err == nil && len(cs) > 0 {
-				d.Contact = cs[0]
-			}
-		}
+		d.Company = h.linkedItem(rq, crmsync.Companies, it.Get(crmsync.FieldCompanyGUID))
+		d.Contact = h.linkedItem(rq, crmsync.Contacts, it.Get(crmsync.FieldContactGUID))
 		switch p.Folder {
 		case crmsync.Contacts:
 			d.Journals, d.TooManyJournals, err = h.linked(rq, crmsync.Journal, crmsync.FieldContactGUID, it.GUID)
@@ -344,11 +346,7 @@ func (h *Handler) formFor(rq *request, p *folderPage, it *crmsync.Item, values m
 			d.Enums[f.Name] = slices.DeleteFunc(vals, func(v crmsync.EnumValue) bool { return v.IsSystem })
 		}
 	}
-	if g := values[crmsync.FieldContactGUID]; g != "" && crmsync.IsGUID(g) {
-		if cs, err := h.crm.Items(rq.ctx, crmsync.Contacts, []string{g}); err == nil && len(cs) > 0 {
-			d.Contact = cs[0]
-		}
-	}
+	d.Contact = h.linkedItem(rq, crmsync.Contacts, values[crmsync.FieldContactGUID])
 	return d, nil
 }
 
