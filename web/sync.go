@@ -176,10 +176,12 @@ func (h *Handler) mark(w http.ResponseWriter, r *http.Request, rq *request) {
 }
 
 // firstSyncWaits reports whether the user turned sync on and answered
-// Later, so that the question comes again at this sign-in.
+// Later, so that the question comes again at this sign-in. It reads the
+// stored state alone: the start page is every page's brand link, and
+// must not wait for a remote to answer the prerequisite check.
 func (h *Handler) firstSyncWaits(rq *request) bool {
 	for _, kind := range syncKinds {
-		if st, err := h.sync.Partnership(rq.ctx, rq.s.user, kind); err == nil && st.State == "first-sync-pending" {
+		if st, err := h.sync.State(rq.ctx, rq.s.user, kind); err == nil && st == "first-sync-pending" {
 			return true
 		}
 	}
