@@ -164,9 +164,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TokenSource == nil {
 		return nil, crm.Errorf(crm.EINVALID, "graph: a token source is required")
 	}
-	lim := newLimiter(cfg.MaxInFlight, cfg.WindowRequests, cfg.Window, cfg.Now)
-	if cfg.Budget != nil {
-		lim = cfg.Budget.lim
+	budget := cfg.Budget
+	if budget == nil {
+		budget = NewBudget(cfg)
 	}
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
@@ -177,7 +177,7 @@ func New(cfg Config) (*Client, error) {
 		base:     base + "/v1.0",
 		http:     cfg.HTTPClient,
 		log:      cfg.Logger,
-		lim:      lim,
+		lim:      budget.lim,
 		folderID: cfg.FolderID,
 		seen:     map[string]*seenContact{},
 	}, nil
