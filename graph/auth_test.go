@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ var userCodeRE = regexp.MustCompile(`enter the code (\S+) to`)
 
 // approveWhenShown plays the user: once the code is printed and polled
 // for, they sign in (or decline).
-func approveWhenShown(t *testing.T, id *sandbox.Identity, out *syncBuffer, act func(*sandbox.Identity, string) bool) {
+func approveWhenShown(t *testing.T, id *sandbox.Identity, out *syncedBuffer, act func(*sandbox.Identity, string) bool) {
 	go func() {
 		for i := 0; i < 200; i++ {
 			if m := userCodeRE.FindStringSubmatch(out.String()); m != nil && id.Polls(m[1]) > 0 {
@@ -48,22 +47,10 @@ func approveWhenShown(t *testing.T, id *sandbox.Identity, out *syncBuffer, act f
 	}()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestDeviceLogin(t *testing.T) {
 	t.Parallel()
 	id, cfg := identity(t, 0)
-	out := &syncBuffer{}
+	out := &syncedBuffer{}
 	approveWhenShown(t, id, out, (*sandbox.Identity).Approve)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -90,7 +77,7 @@ func TestDeviceLogin(t *testing.T) {
 func TestDeviceLoginDeclined(t *testing.T) {
 	t.Parallel()
 	id, cfg := identity(t, 0)
-	out := &syncBuffer{}
+	out := &syncedBuffer{}
 	approveWhenShown(t, id, out, (*sandbox.Identity).Decline)
 	_, err := graph.DeviceLogin(context.Background(), cfg, out)
 	if crm.ErrorCode(err) != crm.EUNAUTHORIZED || !strings.Contains(err.Error(), "authorization_declined") || graph.SignInFailure(err) != graph.SignInDeclined {

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// syncedBuffer is a log sink safe for concurrent handlers.
+// syncedBuffer is a log or output sink safe for concurrent writers and readers.
 type syncedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
