@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,26 +25,14 @@ import (
 type m365World struct {
 	*syncWorld
 	id   *sandbox.Identity
-	logs *lockedBuffer
+	logs *syncBuffer
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func newM365World(t *testing.T, codeLife time.Duration) *m365World {
 	id := &sandbox.Identity{ClientID: "app-123", ExpiresIn: codeLife, Interval: 1}
 	idp := httptest.NewServer(id)
 	t.Cleanup(idp.Close)
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	w := newSyncWorldWith(t, 0, func(w *syncWorld, ws *webSync) {
 		ep := id.Endpoint(idp.URL, "tenant-x")
 		ws.m365 = graph.AuthConfig{Tenant: "tenant-x", ClientID: "app-123", Endpoint: &ep, HTTPClient: idp.Client()}
