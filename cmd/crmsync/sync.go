@@ -96,9 +96,8 @@ func logRun(env *Env, user string) func(*engine.Run, error) {
 // `crmsync serve`, picking up partnerships turned on or off meanwhile, and
 // asks again about postponed first syncs (SPEC M11).
 func mountSyncWorkers(ctx context.Context, s *Server) error {
-	d := &syncDeps{env: s.Env, db: s.DB, state: s.DB.state, loc: s.DBLocation, budgets: s.Budgets, requests: s.Requests}
-	var ok bool
-	if d.svc, ok = asService(s.CRM); !ok {
+	d, ok := s.syncDeps()
+	if !ok {
 		return nil
 	}
 	list, err := d.state.Partnerships(ctx)

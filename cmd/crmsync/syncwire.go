@@ -91,12 +91,32 @@ func openSync(ctx context.Context, env *Env, loc dbLocation) (*syncDeps, error) 
 	if err != nil {
 		return nil, err
 	}
-	svc, ok := crm.(*service.Service)
+	d, ok := newSyncDeps(env, crm, db, loc)
 	if !ok {
 		db.Close()
 		return nil, fmt.Errorf("the CRM store does not support sync")
 	}
-	return &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc}, nil
+	return d, nil
+}
+
+// newSyncDeps wires sync to crm, open on db at loc; ok is false when crm
+// is not the service, whose system journals the sync needs.
+func newSyncDeps(env *Env, crm crmsync.CRM, db *crmDB, loc dbLocation) (d *syncDeps, ok bool) {
+	svc, ok := asService(crm)
+	if !ok {
+		return nil, false
+	}
+	return &syncDeps{env: env, svc: svc, db: db, state: db.state, loc: loc}, true
+}
+
+// syncDeps is the sync wiring of the server's CRM, with the process's
+// shared Graph budgets and request counts; ok is false when the CRM
+// cannot sync.
+func (s *Server) syncDeps() (d *syncDeps, ok bool) {
+	if d, ok = newSyncDeps(s.Env, s.CRM, s.DB, s.DBLocation); ok {
+		d.budgets, d.requests = s.Budgets, s.Requests
+	}
+	return d, ok
 }
 
 func (d *syncDeps) Close() error { return d.db.Close() }

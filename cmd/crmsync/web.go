@@ -17,8 +17,8 @@ func init() { mounts = append(mounts, mountWeb) }
 
 func mountWeb(ctx context.Context, s *Server) error {
 	var ws web.Sync
-	if svc, ok := asService(s.CRM); ok {
-		ws = newWebSync(ctx, &syncDeps{env: s.Env, svc: svc, db: s.DB, state: s.DB.state, loc: s.DBLocation, budgets: s.Budgets, requests: s.Requests}, s.Microsoft365)
+	if d, ok := s.syncDeps(); ok {
+		ws = newWebSync(ctx, d, s.Microsoft365)
 	}
 	h, err := newWebUI(s.CRM, ws, s.BasePath)
 	if err != nil {
