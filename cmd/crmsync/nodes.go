@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-
-	"github.com/crmsync/crmsync"
 )
 
 // runNodes shows the nodes sharing a PostgreSQL database, who holds each
@@ -48,18 +46,14 @@ func runNodes(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	users, err := d.svc.Users(crmsync.System(ctx))
+	users, err := d.usersByGUID(ctx)
 	if err != nil {
 		return err
 	}
-	names := map[string]string{}
-	for _, u := range users {
-		names[u.GUID] = u.Name
-	}
 	for _, p := range list {
-		name, ok := names[p.User]
-		if !ok {
-			name = p.User
+		name := p.User
+		if u := users[p.User]; u != nil {
+			name = u.Name
 		}
 		last := "never"
 		if runs, err := d.state.Runs(ctx, p.ID, 1); err == nil && len(runs) > 0 {

@@ -104,12 +104,9 @@ func mountSyncWorkers(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
+	users, _ := d.usersByGUID(ctx) // without them no hints; serve starts all the same
 	for _, p := range list {
-		if p.State == "first-sync-pending" {
-			u, err := d.userByGUID(ctx, p.User)
-			if err != nil {
-				continue
-			}
+		if u := users[p.User]; u != nil && p.State == "first-sync-pending" {
 			fmt.Fprintf(s.Env.Stdout, "%s sync for %s is on but its first sync was postponed. Run it now with: crmsync %s enable --user %s --now%s\n", p.Kind, u.Name, p.Kind, u.Name, d.loc.arg(s.Env.Getenv))
 		}
 	}
@@ -189,16 +186,12 @@ func (w *workers) pass(ctx context.Context) {
 		}
 		return
 	}
-	users, err := w.d.svc.Users(crmsync.System(ctx))
+	byGUID, err := w.d.usersByGUID(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.s.Logger.Warn("listing users for sync", "err", err)
 		}
 		return
-	}
-	byGUID := make(map[string]*crmsync.User, len(users))
-	for _, u := range users {
-		byGUID[u.GUID] = u
 	}
 	var active []*engine.Partnership
 	isActive := map[int64]bool{}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph/sandbox"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
@@ -403,5 +404,35 @@ func TestOutlookSyncOnPostgres(t *testing.T) {
 	part, err := store.SyncState().Partnership(ctx, alice.GUID, "outlook")
 	if err != nil || !part.Synced || part.State != "active" {
 		t.Errorf("partnership on PostgreSQL: %+v %v", part, err)
+	}
+}
+
+// serve asks again about each postponed first sync, naming its user and
+// the command that runs it; an active partnership is not mentioned.
+func TestServeAsksAboutPostponedFirstSyncs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "crm.db")
+	mustRun(t, "user", "add", "alice", "--password", "pw", "--db", path)
+	mustRun(t, "user", "add", "bob", "--password", "pw", "--db", path)
+	d, err := openSync(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}, dbLocation{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, state := range map[string]string{"alice": "first-sync-pending", "bob": "active"} {
+		u, err := d.user(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Nothing answers at this sandbox: the test ends before a cycle would reach it.
+		p := &engine.Partnership{User: u.GUID, Kind: "outlook", Remote: remoteConfig{Sandbox: "http://127.0.0.1:1"}.String(), Mode: "automatic", Policy: engine.PolicyNewest, State: state}
+		if err := d.state.SavePartnership(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	_, out := startServe(t, "--db", path)
+	want := "outlook sync for alice is on but its first sync was postponed. Run it now with: crmsync outlook enable --user alice --now --db " + path + "\n"
+	if got := out.String(); !strings.Contains(got, want) || strings.Contains(got, "for bob") {
+		t.Errorf("serve's output lacks %q or mentions bob:\n%s", want, got)
 	}
 }

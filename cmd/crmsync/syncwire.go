@@ -129,17 +129,18 @@ func (d *syncDeps) user(ctx context.Context, name string) (*crmsync.User, error)
 	return d.svc.UserByName(crmsync.System(ctx), name)
 }
 
-func (d *syncDeps) userByGUID(ctx context.Context, guid string) (*crmsync.User, error) {
+// usersByGUID is every user by GUID, as partnerships name their users:
+// one listing for all the partnerships at hand.
+func (d *syncDeps) usersByGUID(ctx context.Context) (map[string]*crmsync.User, error) {
 	users, err := d.svc.Users(crmsync.System(ctx))
 	if err != nil {
 		return nil, err
 	}
+	byGUID := make(map[string]*crmsync.User, len(users))
 	for _, u := range users {
-		if u.GUID == guid {
-			return u, nil
-		}
+		byGUID[u.GUID] = u
 	}
-	return nil, crmsync.Errorf(crmsync.ENOTFOUND, "the user of partnership no longer exists")
+	return byGUID, nil
 }
 
 // partnershipOf returns the user's partnership of a kind ("outlook" or
