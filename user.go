@@ -1,6 +1,10 @@
 package crmsync
 
-import "context"
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+)
 
 // User is a person who signs in to the CRM.
 type User struct {
@@ -17,6 +21,13 @@ type User struct {
 	// password has changed, which ends every session built on it (API,
 	// web UI, bearer tokens) at once and in every process.
 	PasswordStamp string `json:"-"`
+}
+
+// PasswordMD5 is what Authenticate takes for a password: its lower-case
+// hex MD5, as eWay clients send it.
+func PasswordMD5(password string) string {
+	sum := md5.Sum([]byte(password))
+	return hex.EncodeToString(sum[:])
 }
 
 // Level says which items a right reaches.

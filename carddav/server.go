@@ -2,8 +2,6 @@ package carddav
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -194,8 +192,7 @@ func (h *Handler) authenticate(r *http.Request) (*crm.User, error) {
 	if !ok || name == "" {
 		return nil, crm.Errorf(crm.EUNAUTHORIZED, "no credentials")
 	}
-	m := md5.Sum([]byte(pw))
-	return h.crm.Authenticate(crm.WithClientAddr(r.Context(), r.RemoteAddr), name, hex.EncodeToString(m[:]))
+	return h.crm.Authenticate(crm.WithClientAddr(r.Context(), r.RemoteAddr), name, crm.PasswordMD5(pw))
 }
 
 // fail answers a CRM error with its HTTP status; internal errors are

@@ -161,9 +161,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, "invalid_request", "the password grant needs username and password")
 			return
 		}
-		sum := md5.Sum([]byte(pw))
 		var err error
-		if u, err = s.crm.Authenticate(ctx, name, hex.EncodeToString(sum[:])); err != nil {
+		if u, err = s.crm.Authenticate(ctx, name, crmsync.PasswordMD5(pw)); err != nil {
 			if crmsync.ErrorCode(err) == crmsync.EUNAUTHORIZED {
 				fail(http.StatusBadRequest, "invalid_grant", crmsync.ErrorMessage(err))
 				return

@@ -40,7 +40,7 @@ func (s *Service) hash(password string) (string, error) {
 	if password == "" {
 		return "", crmsync.Errorf(crmsync.EINVALID, "empty password")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(passwordMD5(password)), s.cost)
+	h, err := bcrypt.GenerateFromPassword([]byte(crmsync.PasswordMD5(password)), s.cost)
 	if err != nil {
 		return "", err
 	}

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,13 +17,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 )
-
-// passwordMD5 returns the lower-case hex MD5 of a password, what eWay
-// clients send instead of the password.
-func passwordMD5(password string) string {
-	sum := md5.Sum([]byte(password))
-	return hex.EncodeToString(sum[:])
-}
 
 // dummyHash is compared against when a user does not exist, so that an
 // unknown name takes as long as a wrong password. It is made on first use
