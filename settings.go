@@ -1,5 +1,7 @@
 package crmsync
 
+import "strings"
+
 // Global settings (SPEC M5).
 const (
 	SettingCreateCompany  = "CreateCompanyWhileImportingContactFromOutlook"
@@ -28,4 +30,26 @@ type EnumValue struct {
 	Cs       string
 	IsSystem bool
 	Rank     int
+}
+
+// FindEnumValue returns the value of enumType among values that name
+// denotes, the one EnsureEnumValue finds before it would add one: for
+// EnumCountry the built-in country of any of its names (CountryName), else
+// the first value whose English or Czech name is name, trimmed and
+// ignoring case.
+func FindEnumValue(values []EnumValue, enumType, name string) (EnumValue, bool) {
+	name = strings.TrimSpace(name)
+	if en := CountryName(name); en != "" && enumType == EnumCountry {
+		for _, v := range values {
+			if v.EnumType == enumType && v.IsSystem && v.En == en {
+				return v, true
+			}
+		}
+	}
+	for _, v := range values {
+		if v.EnumType == enumType && (strings.EqualFold(strings.TrimSpace(v.En), name) || v.Cs != "" && strings.EqualFold(strings.TrimSpace(v.Cs), name)) {
+			return v, true
+		}
+	}
+	return EnumValue{}, false
 }

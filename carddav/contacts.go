@@ -28,6 +28,7 @@ var mappedFields = func() []string {
 // enums resolves enum values both ways for one request.
 type enums struct {
 	crm    crm.CRM
+	values []crm.EnumValue
 	byGUID map[string]crm.EnumValue
 }
 
@@ -36,7 +37,7 @@ func (h *Handler) loadEnums(ctx context.Context) (*enums, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &enums{crm: h.crm, byGUID: map[string]crm.EnumValue{}}
+	e := &enums{crm: h.crm, values: vals, byGUID: map[string]crm.EnumValue{}}
 	for _, v := range vals {
 		e.byGUID[crm.NormalizeGUID(v.GUID)] = v
 	}
@@ -55,31 +56,12 @@ func (e *enums) name(v string) string {
 	return v
 }
 
-// resolve returns the GUID of the value of enumType that name denotes, as
-// EnsureEnumValue finds it: a built-in country by any of its names
-// (crm.CountryName), else the value whose English or Czech name it is; ""
-// if none.
-func (e *enums) resolve(enumType, name string) string {
-	name = strings.TrimSpace(name)
-	if en := crm.CountryName(name); en != "" && enumType == crm.EnumCountry {
-		for g, v := range e.byGUID {
-			if v.EnumType == enumType && v.IsSystem && v.En == en {
-				return g
-			}
-		}
-	}
-	for g, v := range e.byGUID {
-		if v.EnumType == enumType && (strings.EqualFold(v.En, name) || v.Cs != "" && strings.EqualFold(v.Cs, name)) {
-			return g
-		}
-	}
-	return ""
-}
-
 // denotes reports whether a card's text for enum field def names the
-// item's value guid ("USA" and "Česká republika" name built-in values too).
+// item's value guid, as EnsureEnumValue would find it ("USA" and "Česká
+// republika" name built-in values too).
 func (e *enums) denotes(def crm.FieldDef, guid, text string) bool {
-	return guid != "" && e.resolve(def.EnumType, text) == crm.NormalizeGUID(guid)
+	v, ok := crm.FindEnumValue(e.values, def.EnumType, text)
+	return guid != "" && ok && crm.NormalizeGUID(v.GUID) == crm.NormalizeGUID(guid)
 }
 
 // itemFields returns an item's mapped fields as plain text (enum names,

@@ -460,22 +460,13 @@ func (ss *session) ensureEnumValue(enumType, name string, mayCreate bool) (crmsy
 	if err != nil {
 		return crmsync.EnumValue{}, err
 	}
-	if enumType == crmsync.EnumCountry {
-		// "USA", "CZ" or "Czechia" is the built-in country, not a new value
-		// beside it.
-		if en := crmsync.CountryName(name); en != "" {
-			for _, v := range vs {
-				if v.IsSystem && v.En == en {
-					return v, nil
-				}
-			}
-		}
+	// "USA", "CZ" or "Czechia" is the built-in country, not a new value
+	// beside it.
+	if v, ok := crmsync.FindEnumValue(vs, enumType, name); ok {
+		return v, nil
 	}
 	rank := 0
 	for _, v := range vs {
-		if strings.EqualFold(strings.TrimSpace(v.En), name) || (v.Cs != "" && strings.EqualFold(strings.TrimSpace(v.Cs), name)) {
-			return v, nil
-		}
 		rank = max(rank, v.Rank)
 	}
 	if !mayCreate {
