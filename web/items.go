@@ -443,18 +443,15 @@ func (h *Handler) create(p *folderPage) func(http.ResponseWriter, *http.Request,
 		if err == nil && p.Folder == crmsync.Journal && set[crmsync.FieldContactGUID] == "" {
 			delete(set, crmsync.FieldContactGUID)
 		}
-		var res []crmsync.SaveResult
+		var guid string
 		if err == nil {
-			res, err = h.crm.Save(rq.ctx, p.Folder, []crmsync.Patch{{Set: set}}, crmsync.SaveOptions{DieOnItemConflict: true})
-			if err == nil {
-				err = res[0].Err
-			}
+			guid, err = h.saveOne(rq, p.Folder, crmsync.Patch{Set: set}, crmsync.SaveOptions{DieOnItemConflict: true})
 		}
 		if err != nil {
 			h.formError(w, r, rq, p, nil, typed, err)
 			return
 		}
-		h.redirect(w, r, rq, "/"+p.Slug+"/"+res[0].GUID, tr(rq.lang, "flash.created"))
+		h.redirect(w, r, rq, "/"+p.Slug+"/"+guid, tr(rq.lang, "flash.created"))
 	}
 }
 
@@ -473,11 +470,7 @@ func (h *Handler) update(p *folderPage) func(http.ResponseWriter, *http.Request,
 			} else {
 				// The form was filled at version; saving it as version+1 is
 				// refused if someone saved meanwhile (ECONFLICT).
-				var res []crmsync.SaveResult
-				res, err = h.crm.Save(rq.ctx, p.Folder, []crmsync.Patch{{GUID: it.GUID, Version: version + 1, Set: set}}, crmsync.SaveOptions{DieOnItemConflict: true})
-				if err == nil {
-					err = res[0].Err
-				}
+				_, err = h.saveOne(rq, p.Folder, crmsync.Patch{GUID: it.GUID, Version: version + 1, Set: set}, crmsync.SaveOptions{DieOnItemConflict: true})
 			}
 		}
 		if err != nil {
@@ -486,6 +479,16 @@ func (h *Handler) update(p *folderPage) func(http.ResponseWriter, *http.Request,
 		}
 		h.redirect(w, r, rq, "/"+p.Slug+"/"+it.GUID, tr(rq.lang, "flash.saved"))
 	}
+}
+
+// saveOne saves one patch and returns its item's GUID; the item's own
+// refusal is the error.
+func (h *Handler) saveOne(rq *request, f crmsync.Folder, p crmsync.Patch, opts crmsync.SaveOptions) (string, error) {
+	res, err := h.crm.Save(rq.ctx, f, []crmsync.Patch{p}, opts)
+	if err != nil {
+		return "", err
+	}
+	return res[0].GUID, res[0].Err
 }
 
 func parseVersion(s string) (int, error) {

@@ -485,11 +485,7 @@ func (h *Handler) takeLost(w http.ResponseWriter, r *http.Request, rq *request) 
 		h.fail(w, r, rq, crmsync.Errorf(crmsync.ENOTFOUND, "no such conflict"))
 		return
 	}
-	res, err := h.crm.Save(rq.ctx, crmsync.Contacts, []crmsync.Patch{{GUID: c.CRMID, Set: map[string]string{c.Field: c.Lost}}}, crmsync.SaveOptions{})
-	if err == nil {
-		err = res[0].Err
-	}
-	if err != nil {
+	if _, err := h.saveOne(rq, crmsync.Contacts, crmsync.Patch{GUID: c.CRMID, Set: map[string]string{c.Field: c.Lost}}, crmsync.SaveOptions{}); err != nil {
 		h.fail(w, r, rq, err)
 		return
 	}
