@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -491,18 +492,13 @@ func (h *Handler) saveOne(rq *request, f crmsync.Folder, p crmsync.Patch, opts c
 	return res[0].GUID, res[0].Err
 }
 
+// parseVersion reads the form's item version: up to nine digits, no sign.
 func parseVersion(s string) (int, error) {
-	n := 0
-	if s == "" || len(s) > 9 {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || len(s) > 9 {
 		return 0, crmsync.Errorf(crmsync.EINVALID, "the form has no valid item version")
 	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, crmsync.Errorf(crmsync.EINVALID, "the form has no valid item version")
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, nil
+	return int(n), nil
 }
 
 // formError shows the form again with what the user typed and what went
