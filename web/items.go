@@ -128,7 +128,7 @@ func (h *Handler) trash(p *folderPage) func(http.ResponseWriter, *http.Request, 
 			h.fail(w, r, rq, err)
 			return
 		}
-		slices.SortFunc(items, func(a, b *crmsync.Item) int { return strings.Compare(crmsync.SortKey(a), crmsync.SortKey(b)) })
+		sortByName(items)
 		access, err := h.access(rq, p.Folder, items)
 		if err != nil {
 			h.fail(w, r, rq, err)
@@ -239,7 +239,7 @@ func (h *Handler) open(p *folderPage) func(http.ResponseWriter, *http.Request, *
 			d.Journals, d.TooManyJournals, err = h.linked(rq, crmsync.Journal, crmsync.FieldCompanyGUID, it.GUID)
 			if err == nil {
 				d.Contacts, d.TooManyContacts, err = h.linked(rq, crmsync.Contacts, crmsync.FieldCompanyGUID, it.GUID)
-				slices.SortFunc(d.Contacts, func(a, b *crmsync.Item) int { return strings.Compare(crmsync.SortKey(a), crmsync.SortKey(b)) })
+				sortByName(d.Contacts)
 			}
 		}
 		if err != nil {
@@ -262,6 +262,11 @@ func (h *Handler) linked(rq *request, folder crmsync.Folder, field, guid string)
 		return nil, true, nil
 	}
 	return items, false, err
+}
+
+// sortByName orders items by display name, as a listing is (crmsync.SortKey).
+func sortByName(items []*crmsync.Item) {
+	slices.SortFunc(items, func(a, b *crmsync.Item) int { return strings.Compare(crmsync.SortKey(a), crmsync.SortKey(b)) })
 }
 
 // sortNewestFirst orders journals as the Outlook note shows them: by
