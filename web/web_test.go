@@ -160,13 +160,30 @@ func (w *world) count(u *crmsync.User, f crmsync.Folder) int {
 	return len(items)
 }
 
+// save creates an item as u and returns its GUID.
 func (w *world) save(u *crmsync.User, f crmsync.Folder, fields map[string]string) string {
 	w.t.Helper()
-	res, err := w.svc.Save(crmsync.WithUser(context.Background(), u), f, []crmsync.Patch{{Set: fields}}, crmsync.SaveOptions{})
+	return w.patch(u, f, crmsync.Patch{Set: fields})
+}
+
+// patch saves p as u, behind the UI's back; any refusal fails the test.
+func (w *world) patch(u *crmsync.User, f crmsync.Folder, p crmsync.Patch) string {
+	w.t.Helper()
+	res, err := w.svc.Save(crmsync.WithUser(context.Background(), u), f, []crmsync.Patch{p}, crmsync.SaveOptions{})
 	if err != nil || res[0].Err != nil {
 		w.t.Fatal(err, res)
 	}
 	return res[0].GUID
+}
+
+// field is the stored value of an item's field, as u sees it.
+func (w *world) field(u *crmsync.User, f crmsync.Folder, guid, name string) string {
+	w.t.Helper()
+	items, err := w.svc.Items(crmsync.WithUser(context.Background(), u), f, []string{guid})
+	if err != nil || len(items) != 1 {
+		w.t.Fatalf("reading %s %s: %d items, %v", f, guid, len(items), err)
+	}
+	return items[0].Get(name)
 }
 
 func TestSignInAndOut(t *testing.T) {
@@ -262,9 +279,7 @@ func TestContactLifecycle(t *testing.T) {
 		t.Fatalf("create: %d %q\n%s", p.status, p.loc, p.body)
 	}
 	guid := strings.TrimPrefix(p.loc, "/contacts/")
-	if _, err := w.svc.Save(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []crmsync.Patch{{GUID: guid, Set: map[string]string{crmsync.FieldCompanyGUID: company}}}, crmsync.SaveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w.patch(w.alice, crmsync.Contacts, crmsync.Patch{GUID: guid, Set: map[string]string{crmsync.FieldCompanyGUID: company}})
 	w.save(w.alice, crmsync.Journal, map[string]string{crmsync.FieldFileAs: "First call", crmsync.FieldContactGUID: guid, crmsync.FieldEventStart: "2026-01-01 10:00:00"})
 	w.save(w.alice, crmsync.Journal, map[string]string{crmsync.FieldFileAs: "Second meeting", crmsync.FieldContactGUID: guid, crmsync.FieldEventStart: "2026-03-01 10:00:00"})
 
@@ -291,18 +306,15 @@ func TestContactLifecycle(t *testing.T) {
 	if p := a.do("POST", "/contacts/"+guid+"/edit", form); p.status != http.StatusSeeOther {
 		t.Fatalf("edit: %d\n%s", p.status, p.body)
 	}
-	if _, err := w.svc.Save(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []crmsync.Patch{{GUID: guid, Set: map[string]string{crmsync.FieldJobTitle: "CEO"}}}, crmsync.SaveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w.patch(w.alice, crmsync.Contacts, crmsync.Patch{GUID: guid, Set: map[string]string{crmsync.FieldJobTitle: "CEO"}})
 	form.Set("Title", "Sales director")
 	conflict := a.do("POST", "/contacts/"+guid+"/edit", form) // still version 2: stale
 	if conflict.status != http.StatusConflict || !strings.Contains(conflict.body, "changed by someone else meanwhile") ||
 		!strings.Contains(conflict.body, `value="Sales director"`) || !strings.Contains(conflict.body, "Saved meanwhile: CEO") {
 		t.Fatalf("conflict: %d\n%s", conflict.status, conflict.body)
 	}
-	items, _ := w.svc.Items(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []string{guid})
-	if items[0].Get(crmsync.FieldJobTitle) != "CEO" {
-		t.Fatalf("the conflicting save wrote %q", items[0].Get(crmsync.FieldJobTitle))
+	if title := w.field(w.alice, crmsync.Contacts, guid, crmsync.FieldJobTitle); title != "CEO" {
+		t.Fatalf("the conflicting save wrote %q", title)
 	}
 	// Saving the conflict form again keeps the user's value knowingly.
 	again := url.Values{}
@@ -313,9 +325,8 @@ func TestContactLifecycle(t *testing.T) {
 	if p := a.do("POST", "/contacts/"+guid+"/edit", again); p.status != http.StatusSeeOther {
 		t.Fatalf("saving over the conflict: %d", p.status)
 	}
-	items, _ = w.svc.Items(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []string{guid})
-	if items[0].Get(crmsync.FieldJobTitle) != "Sales director" {
-		t.Fatalf("after saving again: %q", items[0].Get(crmsync.FieldJobTitle))
+	if title := w.field(w.alice, crmsync.Contacts, guid, crmsync.FieldJobTitle); title != "Sales director" {
+		t.Fatalf("after saving again: %q", title)
 	}
 
 	// Delete to the trash and restore.
@@ -364,8 +375,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "no valid item version") {
 		t.Errorf("bad version: %d", p.status)
 	}
-	items, _ := w.svc.Items(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []string{contact})
-	if items[0].Get(crmsync.FieldLastName) != "Dvořák" {
+	if w.field(w.alice, crmsync.Contacts, contact, crmsync.FieldLastName) != "Dvořák" {
 		t.Error("a bad version still wrote")
 	}
 	if p := a.get("/contacts?after=%25%25"); p.status != http.StatusBadRequest {
@@ -428,8 +438,7 @@ func TestRights(t *testing.T) {
 	if n := w.count(w.alice, crmsync.Contacts); n != 2 {
 		t.Errorf("%d contacts after bob's attempts", n)
 	}
-	items, _ := w.svc.Items(crmsync.WithUser(context.Background(), w.alice), crmsync.Contacts, []string{shared})
-	if items[0].Get(crmsync.FieldLastName) != "Shared" {
+	if w.field(w.alice, crmsync.Contacts, shared, crmsync.FieldLastName) != "Shared" {
 		t.Error("bob changed the contact")
 	}
 	// Bob may not restore from the trash either.
