@@ -118,12 +118,8 @@ func (s *Service) passwordMatches(ctx context.Context, u *UserRecord, sent strin
 	}
 	if s.credTTL > 0 {
 		s.credMu.Lock()
-		if len(s.creds) >= maxTracked {
-			for k, e := range s.creds {
-				if !now.Before(e.expires) || len(s.creds) >= maxTracked {
-					delete(s.creds, k)
-				}
-			}
+		if _, ok := s.creds[key]; !ok && len(s.creds) >= maxTracked {
+			pruneOldest(s.creds, func(c credential) time.Time { return c.expires }, now)
 		}
 		s.creds[key] = credential{user: u.GUID, hash: u.PasswordHash, expires: now.Add(s.credTTL)}
 		s.credMu.Unlock()

@@ -1,12 +1,15 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/crmsync/crmsync"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -33,6 +36,31 @@ func TestLimiterStaysBounded(t *testing.T) {
 	}
 	if _, err := l.begin("user:y", "192.0.2.1"); err == nil {
 		t.Error("the address limit no longer holds after the flood")
+	}
+}
+
+// The cache of verified passwords stays within maxTracked when it is full
+// of live entries, and still takes the newest one.
+func TestCredentialCacheStaysBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(nil, Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
+	for i := range maxTracked {
+		s.creds[fmt.Sprint(i)] = credential{user: "u", hash: "h", expires: now.Add(time.Duration(i+1) * time.Millisecond)}
+	}
+	sent := crmsync.PasswordMD5("pw")
+	hash, err := bcrypt.GenerateFromPassword([]byte(sent), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &UserRecord{User: crmsync.User{GUID: "guid"}, PasswordHash: string(hash)}
+	if ok, err := s.passwordMatches(context.Background(), u, sent); !ok || err != nil {
+		t.Fatalf("passwordMatches = %v, %v", ok, err)
+	}
+	if n := len(s.creds); n > maxTracked || n < maxTracked/4 {
+		t.Errorf("the full cache holds %d entries after one more, want at most %d and not nearly none", n, maxTracked)
+	}
+	if _, ok := s.creds[s.credentialKey(u.GUID, sent)]; !ok {
+		t.Error("the newest credential was not cached")
 	}
 }
 
