@@ -2,8 +2,6 @@ package carddav_test
 
 import (
 	"bytes"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	crm "github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -52,8 +51,7 @@ func BenchmarkAPIQuiet(b *testing.B)                  { benchAPI(b, 0) }
 
 func benchAPI(b *testing.B, guessers int) {
 	_, url := bothWays(b, bcrypt.DefaultCost)
-	sum := md5.Sum([]byte("alice-pw"))
-	session := apiCall(b, http.DefaultClient, url, "LogIn", map[string]any{"userName": "alice", "passwordHash": hex.EncodeToString(sum[:])})["SessionId"]
+	session := apiCall(b, http.DefaultClient, url, "LogIn", map[string]any{"userName": "alice", "passwordHash": crm.PasswordMD5("alice-pw")})["SessionId"]
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var tried atomic.Int64

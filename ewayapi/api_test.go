@@ -3,8 +3,6 @@ package ewayapi_test
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -120,11 +118,6 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 // reply is a decoded envelope.
 type reply map[string]any
 
@@ -204,7 +197,7 @@ func (f *fixture) call(session, method string, params map[string]any) reply {
 
 func (f *fixture) login(name string) string {
 	f.tb.Helper()
-	r := f.post("LogIn", map[string]any{"userName": name, "passwordHash": md5hex(name + "-pw")})
+	r := f.post("LogIn", map[string]any{"userName": name, "passwordHash": crmsync.PasswordMD5(name + "-pw")})
 	if r.code() != "rcSuccess" {
 		f.tb.Fatalf("LogIn %s: %s %q", name, r.code(), r.desc())
 	}
@@ -239,7 +232,7 @@ func item(t *testing.T, r reply) map[string]any {
 
 func TestLogIn(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	r := f.post("LogIn", map[string]any{"userName": "alice", "passwordHash": strings.ToUpper(md5hex("alice-pw")),
+	r := f.post("LogIn", map[string]any{"userName": "alice", "passwordHash": strings.ToUpper(crmsync.PasswordMD5("alice-pw")),
 		"appVersion": "test", "clientMachineIdentifier": "x", "isFullSync": true})
 	if r.code() != "rcSuccess" || !crmsync.IsGUID(r["SessionId"].(string)) || !crmsync.IsGUID(r["UserItemGuid"].(string)) {
 		t.Fatalf("LogIn = %v", r)
@@ -248,8 +241,8 @@ func TestLogIn(t *testing.T) {
 		t.Errorf("LogIn = %v", r)
 	}
 	for _, c := range []map[string]any{
-		{"userName": "alice", "passwordHash": md5hex("wrong")},
-		{"userName": "nobody", "passwordHash": md5hex("alice-pw")},
+		{"userName": "alice", "passwordHash": crmsync.PasswordMD5("wrong")},
+		{"userName": "nobody", "passwordHash": crmsync.PasswordMD5("alice-pw")},
 		{"userName": "alice", "passwordHash": "alice-pw"},
 	} {
 		if r := f.want("rcLoginFailed", "", "LogIn", c); strings.Contains(r.desc(), "alice-pw") {
@@ -296,7 +289,7 @@ func TestSessionLimits(t *testing.T) {
 	f.ok(a2, "GetContacts", nil)
 	f.ok(a3, "GetContacts", nil)
 	f.login("bob")
-	f.want("rcGeneralError", "", "LogIn", map[string]any{"userName": "bob", "passwordHash": md5hex("bob-pw")})
+	f.want("rcGeneralError", "", "LogIn", map[string]any{"userName": "bob", "passwordHash": crmsync.PasswordMD5("bob-pw")})
 }
 
 // folderCase describes one folder's method names and a minimal item.

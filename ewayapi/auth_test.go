@@ -26,7 +26,7 @@ func (f *fixture) from(n int) *fixture {
 
 func (f *fixture) logIn(name, password string) reply {
 	f.tb.Helper()
-	return f.post("LogIn", map[string]any{"userName": name, "passwordHash": md5hex(password)})
+	return f.post("LogIn", map[string]any{"userName": name, "passwordHash": crmsync.PasswordMD5(password)})
 }
 
 // signInOutcome classifies a LogIn answer: "ok", "wrong" (the password was
@@ -192,7 +192,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if got := signInOutcome(t, f.logIn("alice", "alice-pw")); got != "wrong" {
 		t.Errorf("old password: %s", got)
 	}
-	s := f.post("LogIn", map[string]any{"userName": "alice", "passwordHash": md5hex("new-pw")})
+	s := f.post("LogIn", map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5("new-pw")})
 	f.ok(s["SessionId"].(string), "GetContacts", nil)
 }
 
@@ -259,7 +259,7 @@ func TestFailedSignInsLogged(t *testing.T) {
 	if !strings.Contains(logs, `msg="sign-in refused" user=alice addr=127.0.0.7`) {
 		t.Errorf("the throttled attempt is not logged:\n%s", logs)
 	}
-	if strings.Contains(logs, "Secret-Guess") || strings.Contains(logs, md5hex("Secret-Guess")) {
+	if strings.Contains(logs, "Secret-Guess") || strings.Contains(logs, crmsync.PasswordMD5("Secret-Guess")) {
 		t.Errorf("the password reached the log:\n%s", logs)
 	}
 }

@@ -238,7 +238,7 @@ func TestConversationAdditionalFieldsAndEnums(t *testing.T) {
 // are saved by administrators only.
 func TestConversationUsersAndSettings(t *testing.T) {
 	c := newConversation(t)
-	login := c.step("login-raw", "/API.svc/LogIn", `{"userName":"alice","passwordHash":"`+md5hex("alice-pw")+`"}`)
+	login := c.step("login-raw", "/API.svc/LogIn", `{"userName":"alice","passwordHash":"`+crmsync.PasswordMD5("alice-pw")+`"}`)
 	c.set("S", login["SessionId"].(string))
 	c.set("U", login["UserItemGuid"].(string))
 	users := c.must(c.step("users", "/API.svc/GetUsers", `{"sessionId":"$S","includeRelations":false}`), "rcSuccess")

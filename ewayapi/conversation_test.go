@@ -116,7 +116,7 @@ func (c *conversation) login(user string) string {
 	c.t.Helper()
 	// php-lib eway.class.php reLogin(): the PHP client's Login body, to
 	// InsecureAPI.svc over http.
-	r := c.step("login-"+user, "/InsecureAPI.svc/Login", `{"userName":"`+user+`","passwordHash":"`+md5hex(user+"-pw")+
+	r := c.step("login-"+user, "/InsecureAPI.svc/Login", `{"userName":"`+user+`","passwordHash":"`+crmsync.PasswordMD5(user+"-pw")+
 		`","appVersion":"PHP2.5.1","clientMachineIdentifier":null}`)
 	c.must(r, "rcSuccess")
 	return r["SessionId"].(string)

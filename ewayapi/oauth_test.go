@@ -142,7 +142,7 @@ func TestOAuthSharesLoginLockout(t *testing.T) {
 			t.Fatalf("guess %d: HTTP %d %v", i, code, out)
 		}
 	}
-	r := f.post("LogIn", map[string]any{"userName": "carol", "passwordHash": md5hex("carol-pw")})
+	r := f.post("LogIn", map[string]any{"userName": "carol", "passwordHash": crmsync.PasswordMD5("carol-pw")})
 	if r.code() != "rcLoginFailed" {
 		t.Errorf("LogIn after 10 failed token grants: %s %q, want rcLoginFailed", r.code(), r.desc())
 	}

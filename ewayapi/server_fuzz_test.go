@@ -41,7 +41,7 @@ func FuzzServer(f *testing.F) {
 	session := func() string {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/API.svc/LogIn",
-			bytes.NewReader([]byte(`{"userName":"alice","passwordHash":"`+md5hex("pw")+`"}`))))
+			bytes.NewReader([]byte(`{"userName":"alice","passwordHash":"`+crmsync.PasswordMD5("pw")+`"}`))))
 		var r struct{ SessionId string }
 		json.Unmarshal(rec.Body.Bytes(), &r)
 		return r.SessionId

@@ -2,8 +2,6 @@ package service_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -28,11 +26,6 @@ func fastService(t *testing.T) *service.Service {
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
 
 // TestUserNames: names are stored in NFC, and names made to pass for
 // another one are refused with a reason, writing nothing.
@@ -82,7 +75,7 @@ func TestPasswordChangeEndsSignIns(t *testing.T) {
 	if _, err := svc.AddUser(sys, "alice", "old", false); err != nil {
 		t.Fatal(err)
 	}
-	signedIn, err := svc.Authenticate(context.Background(), "alice", md5hex("old"))
+	signedIn, err := svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("old"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +99,7 @@ func TestPasswordChangeEndsSignIns(t *testing.T) {
 	if err := as(built); err != nil {
 		t.Errorf("system-built user: %v", err)
 	}
-	again, err := svc.Authenticate(context.Background(), "alice", md5hex("new"))
+	again, err := svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +118,12 @@ func TestThrottledIsTold(t *testing.T) {
 	defer db.Close()
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, MaxFailuresPerAddress: 1, Logger: quiet})
 	ctx := crmsync.WithClientAddr(context.Background(), "[2001:db8::1]:4000")
-	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); err == nil || errors.Is(err, crmsync.ErrThrottled) {
+	if _, err := svc.Authenticate(ctx, "nobody", crmsync.PasswordMD5("x")); err == nil || errors.Is(err, crmsync.ErrThrottled) {
 		t.Fatalf("first guess: %v", err)
 	}
 	// Another address of the same /64 is the same client.
 	ctx = crmsync.WithClientAddr(context.Background(), "[2001:db8::2]:4000")
-	if _, err := svc.Authenticate(ctx, "nobody", md5hex("x")); !errors.Is(err, crmsync.ErrThrottled) {
+	if _, err := svc.Authenticate(ctx, "nobody", crmsync.PasswordMD5("x")); !errors.Is(err, crmsync.ErrThrottled) {
 		t.Errorf("second guess from the same /64: %v, want throttled", err)
 	}
 }
@@ -153,13 +146,13 @@ func TestDisabledSignInIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := crmsync.WithClientAddr(context.Background(), "192.0.2.7:5000")
-	if _, err := svc.Authenticate(ctx, "alice", md5hex("pw")); crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
+	if _, err := svc.Authenticate(ctx, "alice", crmsync.PasswordMD5("pw")); crmsync.ErrorCode(err) != crmsync.EUNAUTHORIZED {
 		t.Fatalf("a disabled user signed in: %v", err)
 	}
 	if !strings.Contains(logs.String(), `msg="sign-in refused" user=alice addr=192.0.2.7 reason="user disabled"`) {
 		t.Errorf("the refused sign-in is not logged with its reason:\n%s", logs.String())
 	}
-	if strings.Contains(logs.String(), md5hex("pw")) {
+	if strings.Contains(logs.String(), crmsync.PasswordMD5("pw")) {
 		t.Error("the log holds the password hash sent")
 	}
 }
