@@ -145,7 +145,7 @@ func (id *Identity) deviceCode(w http.ResponseWriter, r *http.Request) {
 	device := randomHex(24)
 	id.grants[device] = g
 	const uri = "https://microsoft.com/devicelogin"
-	writeJSON(w, map[string]any{
+	writeJSON(w, http.StatusOK, map[string]any{
 		"device_code": device, "user_code": g.userCode, "verification_uri": uri,
 		"expires_in": int(life.Seconds()), "interval": interval,
 		"message": "To sign in, use a web browser to open the page " + uri + " and enter the code " + g.userCode + " to authenticate.",
@@ -194,7 +194,7 @@ func (id *Identity) token(w http.ResponseWriter, r *http.Request) {
 func (id *Identity) issue(w http.ResponseWriter) string {
 	access, refresh := "at-"+randomHex(16), "rt-"+randomHex(16)
 	id.refresh[refresh] = true
-	writeJSON(w, map[string]any{
+	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type": "Bearer", "scope": "Contacts.ReadWrite", "expires_in": 3599,
 		"access_token": access, "refresh_token": refresh,
 	})
@@ -202,13 +202,12 @@ func (id *Identity) issue(w http.ResponseWriter) string {
 }
 
 func identityError(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": "AADSTS: " + code})
+	writeJSON(w, status, map[string]string{"error": code, "error_description": "AADSTS: " + code})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
