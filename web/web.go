@@ -9,9 +9,7 @@ package web
 
 import (
 	"context"
-	"crypto/md5"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -187,13 +185,6 @@ func (h *Handler) authed(fn func(http.ResponseWriter, *http.Request, *request)) 
 	}
 }
 
-// passwordMD5 is the hex MD5 of a password, as the service's
-// Authenticate takes it (eWay clients send that).
-func passwordMD5(p string) string {
-	sum := md5.Sum([]byte(p))
-	return hex.EncodeToString(sum[:])
-}
-
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 	lang := language(r)
 	h.render(w, r, http.StatusOK, "signin", &view{Lang: lang, CSRF: h.preToken(w, r)})
@@ -218,7 +209,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	u, err := h.crm.Authenticate(crmsync.WithClientAddr(r.Context(), r.RemoteAddr), name, passwordMD5(r.PostFormValue("password")))
+	u, err := h.crm.Authenticate(crmsync.WithClientAddr(r.Context(), r.RemoteAddr), name, crmsync.PasswordMD5(r.PostFormValue("password")))
 	if err != nil {
 		msg := tr(lang, "signin.wrong")
 		status := http.StatusUnauthorized
