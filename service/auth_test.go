@@ -5,24 +5,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/service"
-	"github.com/crmsync/crmsync/sqlite"
 	"golang.org/x/crypto/bcrypt"
 )
 
 func fastService(t *testing.T) *service.Service {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: quiet})
+	return service.New(newStore(t), service.Options{PasswordCost: bcrypt.MinCost, Logger: quiet})
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -111,12 +104,7 @@ func TestPasswordChangeEndsSignIns(t *testing.T) {
 // TestThrottledIsTold: adapters can tell a throttled attempt from a wrong
 // password.
 func TestThrottledIsTold(t *testing.T) {
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, MaxFailuresPerAddress: 1, Logger: quiet})
+	svc := service.New(newStore(t), service.Options{PasswordCost: bcrypt.MinCost, MaxFailuresPerAddress: 1, Logger: quiet})
 	ctx := crmsync.WithClientAddr(context.Background(), "[2001:db8::1]:4000")
 	if _, err := svc.Authenticate(ctx, "nobody", crmsync.PasswordMD5("x")); err == nil || errors.Is(err, crmsync.ErrThrottled) {
 		t.Fatalf("first guess: %v", err)
@@ -131,13 +119,8 @@ func TestThrottledIsTold(t *testing.T) {
 // TestDisabledSignInIsLogged: a disabled user's right password is refused
 // like a wrong one, and the log (never the client) says why.
 func TestDisabledSignInIsLogged(t *testing.T) {
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "crm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var logs strings.Builder
-	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	svc := service.New(newStore(t), service.Options{PasswordCost: bcrypt.MinCost, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	sys := crmsync.System(context.Background())
 	if _, err := svc.AddUser(sys, "alice", "pw", false); err != nil {
 		t.Fatal(err)
