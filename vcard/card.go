@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -82,7 +83,8 @@ func (p *Property) clone() *Property {
 	q := *p
 	q.Params = make([]Param, len(p.Params))
 	for i, pa := range p.Params {
-		q.Params[i] = Param{Name: pa.Name, Values: append([]string(nil), pa.Values...), spelled: pa.spelled}
+		pa.Values = slices.Clone(pa.Values)
+		q.Params[i] = pa
 	}
 	return &q
 }
