@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/crmsync/crmsync"
@@ -61,12 +62,7 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 		}
 		return nil
 	}
-	var dup *engine.Duplicate
-	for i := range dups {
-		if dups[i].RemoteID == pos[0] {
-			dup = &dups[i]
-		}
-	}
+	dup := findDuplicate(dups, pos[0])
 	if dup == nil {
 		return crmsync.Errorf(crmsync.ENOTFOUND, "no duplicate %s awaits review; see 'crmsync duplicates list --user %s'", pos[0], u.Name)
 	}
@@ -87,6 +83,15 @@ func runDuplicates(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "Merged %s into CRM contact %s: %d fields filled, %d differing values kept in a journal. The Outlook copy was removed; the next sync updates the main one.\n",
 		dup.Name, dup.CRMID, filled, differing)
+	return nil
+}
+
+// findDuplicate is the duplicate of Outlook contact remoteID among dups;
+// nil: none awaits review.
+func findDuplicate(dups []engine.Duplicate, remoteID string) *engine.Duplicate {
+	if i := slices.IndexFunc(dups, func(d engine.Duplicate) bool { return d.RemoteID == remoteID }); i >= 0 {
+		return &dups[i]
+	}
 	return nil
 }
 

@@ -143,6 +143,10 @@ func TestOutlookWorkflow(t *testing.T) {
 	if items[0].Get(crmsync.FieldPhoneOther) != "+420 1" {
 		t.Errorf("merge did not fill the other phone: %v", items[0].Fields)
 	}
+	// Merged, it no longer awaits review.
+	if code, _, errOut := run(t, "", "duplicates", "keep", "--user", "alice", id, "--db", db); code == 0 || !strings.Contains(errOut, "no duplicate "+id+" awaits review") {
+		t.Errorf("keeping a merged duplicate: exit %d, %s", code, errOut)
+	}
 	out = mustRun(t, "outlook", "status", "--user", "alice", "--db", db)
 	if !strings.Contains(out, "Paired:      2 contacts") || !strings.Contains(out, "0 awaiting review") {
 		t.Errorf("status:\n%s", out)

@@ -331,10 +331,8 @@ func (s *webSync) duplicate(ctx context.Context, eng *engine.Engine, remoteID st
 	if err != nil {
 		return nil, err
 	}
-	for i := range dups {
-		if dups[i].RemoteID == remoteID {
-			return &dups[i], nil
-		}
+	if dup := findDuplicate(dups, remoteID); dup != nil {
+		return dup, nil
 	}
 	return nil, crmsync.Errorf(crmsync.ENOTFOUND, "no duplicate %q awaits review", remoteID)
 }
