@@ -21,6 +21,7 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
 	"github.com/crmsync/crmsync/postgres"
@@ -414,11 +415,7 @@ func openClusterCRM(t *testing.T, ctx context.Context, pg string) (*postgres.DB,
 	}
 	t.Cleanup(func() { db.Close() })
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost})
-	var rs []crmsync.Rights
-	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.FullRights(f))
-	}
-	if err := svc.SaveGroup(crmsync.System(ctx), "all", rs); err != nil {
+	if err := svc.SaveGroup(crmsync.System(ctx), "all", crmtest.AllRights()); err != nil {
 		t.Fatal(err)
 	}
 	return db, svc

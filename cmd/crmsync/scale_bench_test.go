@@ -18,6 +18,7 @@ import (
 	"github.com/crmsync/crmsync/engine"
 	"github.com/crmsync/crmsync/graph"
 	"github.com/crmsync/crmsync/graph/sandbox"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/outlook"
 	"github.com/crmsync/crmsync/service"
@@ -82,11 +83,7 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	defer db.Close()
 	svc := service.New(db, service.Options{PasswordCost: bcrypt.MinCost, Logger: testLogger()})
 	sys := crmsync.System(ctx)
-	var rs []crmsync.Rights
-	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.FullRights(f))
-	}
-	if err := svc.SaveGroup(sys, "all", rs); err != nil {
+	if err := svc.SaveGroup(sys, "all", crmtest.AllRights()); err != nil {
 		b.Fatal(err)
 	}
 	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}

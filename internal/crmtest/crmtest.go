@@ -47,14 +47,22 @@ func Patch(tb testing.TB, c crm.CRM, fields map[string]string, photo []byte) crm
 	return crm.Patch{Set: set}
 }
 
+// AllRights is every right on every folder: a group for tests whose users
+// may do anything.
+func AllRights() []crm.Rights {
+	var rights []crm.Rights
+	for _, f := range crm.Folders {
+		rights = append(rights, crm.FullRights(f))
+	}
+	return rights
+}
+
 // NoExport is every right on every folder but Export: what a user needs to
 // see and change the whole book one item at a time, but not to bulk-read it.
 func NoExport() []crm.Rights {
-	var rights []crm.Rights
-	for _, f := range crm.Folders {
-		r := crm.FullRights(f)
-		r.CanExport = false
-		rights = append(rights, r)
+	rights := AllRights()
+	for i := range rights {
+		rights[i].CanExport = false
 	}
 	return rights
 }
