@@ -204,7 +204,6 @@ func (d *syncDeps) engineFor(ctx context.Context, p *engine.Partnership, u *crms
 	return &engine.Engine{Partnership: p, State: d.state, CRM: side, Remote: remote, Journal: side, Logger: d.env.Logger}, nil
 }
 
-// reachable checks that a remote answers (SPEC M10).
 // findContactsFolder checks that the Outlook mailbox of rc answers and
 // returns rc with its Contacts folder, which syncs then need not look up.
 func (d *syncDeps) findContactsFolder(ctx context.Context, u *crmsync.User, rc remoteConfig) (remoteConfig, error) {
@@ -233,6 +232,7 @@ func (d *syncDeps) checkedEngine(ctx context.Context, p *engine.Partnership, u *
 	return eng, nil
 }
 
+// reachable checks that a remote answers (SPEC M10).
 func reachable(r engine.Replica) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
