@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -388,19 +387,12 @@ func (m *clusterModel) waitConverged(what string, limit time.Duration) {
 // metric reads a counter from a node's /metrics.
 func metric(t *testing.T, url, name string) int64 {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/metrics", nil)
-	req.SetBasicAuth("admin", "admin-pw")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	mt := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindSubmatch(body)
+	status, body := scrapeMetrics(t, url, "admin", "admin-pw")
+	mt := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindStringSubmatch(body)
 	if mt == nil {
-		t.Fatalf("%s/metrics has no %s (status %s)", url, name, resp.Status)
+		t.Fatalf("%s/metrics has no %s (status %d)", url, name, status)
 	}
-	n, _ := strconv.ParseInt(string(mt[1]), 10, 64)
+	n, _ := strconv.ParseInt(mt[1], 10, 64)
 	return n
 }
 

@@ -209,16 +209,9 @@ func testMetricsLag(t *testing.T, loc dbLocation, save func(w *metricsWorld, bas
 	read := func() scrape {
 		t.Helper()
 		s := scrape{at: time.Now()}
-		req, _ := http.NewRequest("GET", base+"/metrics", nil)
-		req.SetBasicAuth("boss", "boss-pw")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, body := scrapeMetrics(t, base, "boss", "boss-pw")
 		found := 0
-		for _, m := range series.FindAllStringSubmatch(string(body), -1) {
+		for _, m := range series.FindAllStringSubmatch(body, -1) {
 			v, _ := strconv.ParseFloat(m[2], 64)
 			found++
 			switch {
@@ -232,8 +225,8 @@ func testMetricsLag(t *testing.T, loc dbLocation, save func(w *metricsWorld, bas
 				s.partnershipLag = v
 			}
 		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("/metrics: %d\n%s", resp.StatusCode, body)
+		if status != http.StatusOK {
+			t.Fatalf("/metrics: %d\n%s", status, body)
 		}
 		return s
 	}
@@ -340,6 +333,20 @@ func TestMetricsCountThrottlesInsideBatches(t *testing.T) {
 	if st := sb.Stats(); st.InjectedFault != 2 || inner != st.BatchItems {
 		t.Errorf("%d requests inside batches counted; the sandbox received %d and injected %d faults", inner, st.BatchItems, st.InjectedFault)
 	}
+}
+
+// scrapeMetrics reads serve's /metrics at base as user.
+func scrapeMetrics(t *testing.T, base, user, password string) (status int, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // metricsWorld is a sandbox mailbox whose faults a hook decides and a CRM

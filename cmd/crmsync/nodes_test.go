@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -59,18 +58,6 @@ func TestNodesShareLeases(t *testing.T) {
 		base, _, stop := startStoppableServe(t, "--postgres", pg, "--db", dir+"/"+name+".db", "--node", name, "--lease", "1s")
 		return base, stop
 	}
-	metrics := func(base, user, password string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/metrics", nil)
-		req.SetBasicAuth(user, password)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
 	// held waits until the leases are spread as want says (node → count).
 	held := func(want map[string]int) {
 		t.Helper()
@@ -96,11 +83,11 @@ func TestNodesShareLeases(t *testing.T) {
 	held(map[string]int{"node-a": partnerships})
 	baseB, _ := node("node-b")
 	held(map[string]int{"node-a": partnerships / 2, "node-b": partnerships / 2})
-	if code, _ := metrics(baseB, "user0", "pw"); code != http.StatusUnauthorized {
+	if code, _ := scrapeMetrics(t, baseB, "user0", "pw"); code != http.StatusUnauthorized {
 		t.Errorf("/metrics for a user who is no administrator: %d", code)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		code, m := metrics(baseB, "boss", "boss-pw")
+		code, m := scrapeMetrics(t, baseB, "boss", "boss-pw")
 		if code == http.StatusOK && strings.Contains(m, "crmsync_partnerships_running 3\n") && strings.Contains(m, "crmsync_lease_takeovers_total 3\n") &&
 			strings.Contains(m, `crmsync_remote_requests_total{remote="graph",status="200"} `) {
 			break
@@ -119,7 +106,7 @@ func TestNodesShareLeases(t *testing.T) {
 	stopA()
 	held(map[string]int{"node-b": partnerships})
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		_, m := metrics(baseB, "boss", "boss-pw")
+		_, m := scrapeMetrics(t, baseB, "boss", "boss-pw")
 		if strings.Contains(m, "crmsync_lease_takeovers_total 6\n") && strings.Contains(m, "crmsync_partnerships_running 6\n") {
 			break
 		}
