@@ -610,10 +610,7 @@ func TestNoViewRights(t *testing.T) {
 
 func TestPrivateItems(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	sys := crmsync.System(context.Background())
-	_, err := f.crm.AddUser(sys, "carol", "carol-pw", false)
-	must(t, err)
-	must(t, f.crm.AddToGroup(sys, "carol", "sales"))
+	f.addUser("carol")
 	alice, carol := f.login("alice"), f.login("carol")
 	g := f.ok(alice, "SaveContact", map[string]any{"transmitObject": map[string]any{"LastName": "Secret", "IsPrivate": true}})["Guid"].(string)
 	if d := f.ok(carol, "GetContactsByItemGuids", map[string]any{"itemGuids": []string{g}}).data(); len(d) != 0 {

@@ -328,12 +328,9 @@ func TestConversationOtherModules(t *testing.T) {
 // unknown one.
 func TestRelationsHonourRights(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	sys := crmsync.System(context.Background())
-	carol, err := f.crm.AddUser(sys, "carol", "carol-pw", false)
-	must(t, err)
-	must(t, f.crm.AddToGroup(sys, "carol", "sales"))
+	carol := f.addUser("carol")
 	sc, sa := f.login("carol"), f.login("alice")
-	private := f.ok(sc, "SaveCompany", map[string]any{"transmitObject": map[string]any{"CompanyName": "Secret", "IsPrivate": true, "OwnerGUID": carol.GUID}})["Guid"].(string)
+	private := f.ok(sc, "SaveCompany", map[string]any{"transmitObject": map[string]any{"CompanyName": "Secret", "IsPrivate": true, "OwnerGUID": carol}})["Guid"].(string)
 	contact := f.ok(sc, "SaveContact", map[string]any{"transmitObject": map[string]any{"LastName": "Shared", "Companies_CompanyGuid": private}})["Guid"].(string)
 	rels := func(s string) []any {
 		r := f.ok(s, "GetContactsByItemGuids", map[string]any{"itemGuids": []string{contact}, "includeRelations": true})
