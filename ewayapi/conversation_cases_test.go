@@ -359,3 +359,40 @@ func TestRelationsHonourRights(t *testing.T) {
 		t.Error("a refused SaveRelation wrote")
 	}
 }
+
+// TestEnumTypesListTheirValues: GetEnumTypes lists each type with its
+// values, every one of that type, and null instead with omitEnumValues.
+func TestEnumTypesListTheirValues(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	s := f.login("alice")
+	values := f.ok(s, "GetEnumValues", nil).data()
+	for _, omit := range []bool{false, true} {
+		types := f.ok(s, "GetEnumTypes", map[string]any{"omitEnumValues": omit}).data()
+		if len(types) != len(crmsync.EnumTypes) {
+			t.Fatalf("omitEnumValues %v: %d enum types, want %d", omit, len(types), len(crmsync.EnumTypes))
+		}
+		listed := 0
+		for _, raw := range types {
+			typ := raw.(map[string]any)
+			vs, isList := typ["EnumValuesInEnumType"].([]any)
+			if omit {
+				if typ["EnumValuesInEnumType"] != nil {
+					t.Errorf("%s with omitEnumValues: values %v, want null", typ["EnumName"], typ["EnumValuesInEnumType"])
+				}
+				continue
+			}
+			if !isList || len(vs) == 0 {
+				t.Errorf("%s lists no values: %v", typ["EnumName"], typ["EnumValuesInEnumType"])
+			}
+			for _, v := range vs {
+				if v := v.(map[string]any); v["EnumTypeName"] != typ["EnumName"] || v["EnumType"] != typ["ItemGUID"] {
+					t.Errorf("%s lists a value of %s (%s)", typ["EnumName"], v["EnumTypeName"], v["EnumType"])
+				}
+			}
+			listed += len(vs)
+		}
+		if !omit && listed != len(values) {
+			t.Errorf("the enum types list %d values, GetEnumValues %d", listed, len(values))
+		}
+	}
+}

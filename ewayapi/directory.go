@@ -235,19 +235,18 @@ func listEnumTypes(ctx context.Context, s *Server, r *request) ([]record, error)
 			g := enumTypeGUID(v.EnumType)
 			i = len(out)
 			byType[v.EnumType] = i
+			var values any // null when omitted
+			if !r.OmitEnumValues {
+				values = []map[string]any{}
+			}
 			out = append(out, record{guid: g, version: 1, json: map[string]any{
 				"ItemGUID": g, "ItemVersion": 1, "FileAs": v.EnumType, "EnumName": v.EnumType, "NameEn": v.EnumType,
 				"IsSystem": true, "IsAdditionalField": false, "AllowEditVisibility": false,
-				"EnumValuesInEnumType": []map[string]any{},
+				"EnumValuesInEnumType": values,
 			}})
 		}
 		if !r.OmitEnumValues {
 			out[i].json["EnumValuesInEnumType"] = append(out[i].json["EnumValuesInEnumType"].([]map[string]any), enumValueJSONOf(v))
-		}
-	}
-	if r.OmitEnumValues {
-		for _, rec := range out {
-			rec.json["EnumValuesInEnumType"] = nil
 		}
 	}
 	return out, nil
