@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/testenv"
 )
 
@@ -20,7 +21,7 @@ func TestServeThrottlesPerAddress(t *testing.T) {
 	base, _ := startServe(t, "--db", db)
 	logIn := func(c *http.Client, password string) envelope {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"userName": "alice", "passwordHash": md5hex(password)})
+		body, _ := json.Marshal(map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5(password)})
 		resp, err := c.Post(base+"/API.svc/LogIn", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crmsync/crmsync"
 )
 
 // TestServeUnderBasePath: with --base-path the API (at every eWay path,
@@ -41,7 +43,7 @@ func TestServeUnderBasePath(t *testing.T) {
 		}
 		return resp.StatusCode, e
 	}
-	login := `{"userName":"alice","passwordHash":"` + md5hex("wonderland") + `","appVersion":"PHP2.5.1","clientMachineIdentifier":null}`
+	login := `{"userName":"alice","passwordHash":"` + crmsync.PasswordMD5("wonderland") + `","appVersion":"PHP2.5.1","clientMachineIdentifier":null}`
 	for _, path := range []string{"/InsecureAPI.svc/Login", "/API.svc/LogIn", "/WcfService/Service.svc/LOGIN", "/insecureapi.svc/login"} {
 		if code, e := post(url+path, login); code != 200 || e.ReturnCode != "rcSuccess" || e.SessionId == "" {
 			t.Errorf("%s: HTTP %d %+v", path, code, e)

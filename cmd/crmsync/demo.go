@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -296,8 +294,7 @@ func demoContinuous(ctx context.Context, env *Env, d *syncDeps, eng *engine.Engi
 		return err
 	}
 	p := pairs[0]
-	sum := md5.Sum([]byte(demoPassword))
-	hash := hex.EncodeToString(sum[:])
+	hash := crmsync.PasswordMD5(demoPassword)
 	fmt.Fprintf(env.Stdout, "\nOpen the web UI at %s and sign in as %q with password %q.\n", ui.URL(api), demoUser, demoPassword)
 	fmt.Fprintf(env.Stdout, `
 Sync keeps running (CRM changes go to Outlook at once, Outlook is polled every 2s). Ctrl-C stops.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -229,8 +227,7 @@ func (m *syncMetrics) handler(crm crmsync.CRM) http.Handler {
 		var u *crmsync.User
 		var err error
 		if ok {
-			sum := md5.Sum([]byte(password))
-			u, err = crm.Authenticate(r.Context(), name, hex.EncodeToString(sum[:]))
+			u, err = crm.Authenticate(r.Context(), name, crmsync.PasswordMD5(password))
 		}
 		if !ok || err != nil || !u.IsAdmin {
 			w.Header().Set("WWW-Authenticate", `Basic realm="crmsync metrics"`)

@@ -3,10 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"io"
 	"net/http"
@@ -143,14 +142,9 @@ func callAPI(base, method string, params map[string]any) (envelope, error) {
 	return e, nil
 }
 
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 func login(t *testing.T, base, user, password string) string {
 	t.Helper()
-	e := api(t, base, "LogIn", map[string]any{"userName": user, "passwordHash": md5hex(password)})
+	e := api(t, base, "LogIn", map[string]any{"userName": user, "passwordHash": crmsync.PasswordMD5(password)})
 	if e.ReturnCode != "rcSuccess" {
 		t.Fatalf("LogIn %s: %s %s", user, e.ReturnCode, e.Description)
 	}
@@ -319,8 +313,8 @@ func testDisabledUser(t *testing.T, base, session string) {
 	if e := api(t, base, "GetContacts", map[string]any{"sessionId": session}); e.ReturnCode != "rcBadSession" && e.ReturnCode != "rcLoginFailed" {
 		t.Errorf("alice's session after disabling: %s %s", e.ReturnCode, e.Description)
 	}
-	right := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": md5hex("wonderland")})
-	wrong := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": md5hex("not hers")})
+	right := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5("wonderland")})
+	wrong := api(t, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5("not hers")})
 	if right.ReturnCode != "rcLoginFailed" || right.ReturnCode != wrong.ReturnCode || right.Description != wrong.Description || right.SessionId != "" {
 		t.Errorf("a disabled user's LogIn %+v differs from a wrong password's %+v", right, wrong)
 	}
