@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -21,14 +19,10 @@ func TestServeThrottlesPerAddress(t *testing.T) {
 	base, _ := startServe(t, "--db", db)
 	logIn := func(c *http.Client, password string) envelope {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5(password)})
-		resp, err := c.Post(base+"/API.svc/LogIn", "application/json", bytes.NewReader(body))
+		e, err := callAPIFrom(c, base, "LogIn", map[string]any{"userName": "alice", "passwordHash": crmsync.PasswordMD5(password)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var e envelope
-		json.NewDecoder(resp.Body).Decode(&e)
 		return e
 	}
 	guesser := testenv.ClientFrom(t, 2)

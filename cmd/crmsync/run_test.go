@@ -129,8 +129,13 @@ func api(t *testing.T, base, method string, params map[string]any) envelope {
 
 // callAPI is api for goroutines, which must not call t.Fatal.
 func callAPI(base, method string, params map[string]any) (envelope, error) {
+	return callAPIFrom(http.DefaultClient, base, method, params)
+}
+
+// callAPIFrom is callAPI through client c.
+func callAPIFrom(c *http.Client, base, method string, params map[string]any) (envelope, error) {
 	body, _ := json.Marshal(params)
-	resp, err := http.Post(base+"/API.svc/"+method, "application/json", bytes.NewReader(body))
+	resp, err := c.Post(base+"/API.svc/"+method, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return envelope{}, err
 	}
