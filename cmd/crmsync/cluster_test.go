@@ -56,7 +56,7 @@ func TestClusterSurvivesKilledAndPausedNodes(t *testing.T) {
 	bin := buildCrmsync(t, dir)
 	db, svc := openClusterCRM(t, ctx, pg)
 	sys := crmsync.System(ctx)
-	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(os.Stderr)
 	const users = 60
 	m := &clusterModel{t: t, svc: svc, guids: map[string]string{}, want: map[string]string{}}
 	for i := range users {

@@ -32,7 +32,7 @@ func TestSyncWorkersSkipDisabledUsers(t *testing.T) {
 	svc := service.New(db, service.Options{PasswordCost: 4, Logger: testLogger()})
 	sys := crmsync.System(ctx)
 	logs := &syncBuffer{}
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(io.Discard)
 	mb := outlook.NewMemory()
 	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
 	if err != nil {

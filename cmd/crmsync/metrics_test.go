@@ -362,7 +362,7 @@ type metricsWorld struct {
 
 func newMetricsWorld(t *testing.T, ctx context.Context, loc dbLocation, fault func(outlook.Call) *outlook.Fault) *metricsWorld {
 	t.Helper()
-	w := &metricsWorld{env: &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()},
+	w := &metricsWorld{env: testEnv(io.Discard),
 		mb: outlook.NewMemory(), loc: loc}
 	faults := &outlook.Faults{}
 	faults.SetHook(fault)

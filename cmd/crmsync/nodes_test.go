@@ -27,7 +27,7 @@ func TestNodesShareLeases(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pg := testenv.Postgres(t)
-	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(os.Stderr)
 	_, addr, err := startSandbox(ctx, env, outlook.NewMemory(), "127.0.0.1:0", sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)

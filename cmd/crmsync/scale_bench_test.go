@@ -86,7 +86,7 @@ func benchPartnerships(b *testing.B, nodes int, onPostgres bool) {
 	if err := svc.SaveGroup(sys, "all", crmtest.AllRights()); err != nil {
 		b.Fatal(err)
 	}
-	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(os.Stderr)
 	setup := time.Now()
 	var owners []context.Context
 	mailboxes := map[int64]*outlook.Mailbox{}

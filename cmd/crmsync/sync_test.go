@@ -37,8 +37,7 @@ func TestOutlookWorkflow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mb := outlook.NewMemory()
-	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }}
-	env.Logger = testLogger()
+	env := testEnv(os.Stderr)
 	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +275,12 @@ func TestKillDuringFirstSync(t *testing.T) {
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// testEnv is the Env of a command run by a test: stdout and stderr to w,
+// an empty environment and a silent logger.
+func testEnv(w io.Writer) *Env {
+	return &Env{Stdout: w, Stderr: w, Getenv: func(string) string { return "" }, Logger: testLogger()}
+}
+
 func TestSetting(t *testing.T) {
 	db := newCRMFile(t)
 	out := mustRun(t, "setting", "set", crmsync.SettingDuplicityCheck, "true", "--db", db)
@@ -361,7 +366,7 @@ func TestOutlookSyncOnPostgres(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mb := outlook.NewMemory()
-	env := &Env{Stdout: os.Stderr, Stderr: os.Stderr, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(os.Stderr)
 	_, addr, err := startSandbox(ctx, env, mb, "127.0.0.1:0", sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +423,7 @@ func TestServeAsksAboutPostponedFirstSyncs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crm.db")
 	mustRun(t, "user", "add", "alice", "--password", "pw", "--db", path)
 	mustRun(t, "user", "add", "bob", "--password", "pw", "--db", path)
-	d, err := openSync(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}, dbLocation{Path: path})
+	d, err := openSync(ctx, testEnv(io.Discard), dbLocation{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

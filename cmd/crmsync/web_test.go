@@ -54,7 +54,7 @@ func newSyncWorldWith(t *testing.T, extra int, configure func(w *syncWorld, ws *
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Logger: testLogger()}
+	env := testEnv(io.Discard)
 	mb := outlook.NewMemory()
 	t.Cleanup(func() { mb.Close() })
 	for _, f := range []map[string]string{
