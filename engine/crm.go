@@ -29,6 +29,9 @@ type CRMReplica struct {
 
 	mu    sync.Mutex
 	enums map[string]crm.EnumValue // GUID → value
+	// enumList holds the same values in the CRM's order, for
+	// crm.FindEnumValue.
+	enumList []crm.EnumValue
 	// resolved holds the values EnsureEnumValue gave this cycle, by type
 	// and name: it is a write transaction, too dear for every enum field
 	// of every contact of a first sync.
@@ -359,6 +362,7 @@ func (c *CRMReplica) loadEnumsLocked(ctx context.Context) {
 	for _, v := range values {
 		c.enums[v.GUID] = v
 	}
+	c.enumList = values
 }
 
 // ensureEnum is CRM.EnsureEnumValue, once per type and name a cycle.
@@ -381,6 +385,9 @@ func (c *CRMReplica) ensureEnum(ctx context.Context, enumType, name string) (crm
 	}
 	c.resolved[key] = ev
 	if c.enums != nil {
+		if _, known := c.enums[ev.GUID]; !known {
+			c.enumList = append(c.enumList, ev)
+		}
 		c.enums[ev.GUID] = ev
 	}
 	return ev, nil
@@ -415,21 +422,12 @@ func (c *CRMReplica) Normalize(field, value string) string {
 	if c.enums == nil {
 		c.loadEnumsLocked(context.Background())
 	}
-	name := strings.TrimSpace(value)
-	if en := crm.CountryName(name); en != "" && def.EnumType == crm.EnumCountry {
-		// "USA" is stored as the built-in United States (EnsureEnumValue).
-		for _, v := range c.enums {
-			if v.EnumType == def.EnumType && v.IsSystem && v.En == en {
-				return v.En
-			}
-		}
+	// The value EnsureEnumValue would store: "USA" is the built-in United
+	// States.
+	if v, ok := crm.FindEnumValue(c.enumList, def.EnumType, value); ok {
+		return v.En
 	}
-	for _, v := range c.enums {
-		if v.EnumType == def.EnumType && (strings.EqualFold(v.En, name) || strings.EqualFold(v.Cs, name)) {
-			return v.En
-		}
-	}
-	return name
+	return strings.TrimSpace(value)
 }
 
 // Apply writes contacts as the user. Creates carry the GUID the contact
