@@ -62,18 +62,7 @@ func (s *CardDAVStore) DeleteName(ctx context.Context, user, guid string) error 
 // Cards implements carddav.Store.
 func (s *CardDAVStore) Cards(ctx context.Context, guids []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	if len(guids) == 0 {
-		return out, nil
-	}
-	rows, err := s.db.pool.Query(ctx, `SELECT item_guid, card FROM carddav_cards WHERE item_guid = ANY($1)`, guids)
-	if err == nil {
-		var g string
-		var c []byte
-		_, err = pgx.ForEachRow(rows, []any{&g, &c}, func() error {
-			out[g] = append([]byte(nil), c...)
-			return nil
-		})
-	}
+	err := s.byGUID(ctx, "card", guids, func(guid string, card []byte) { out[guid] = append([]byte(nil), card...) })
 	if err != nil {
 		return nil, fmt.Errorf("reading CardDAV cards: %w", err)
 	}
@@ -83,21 +72,30 @@ func (s *CardDAVStore) Cards(ctx context.Context, guids []string) (map[string][]
 // Tags implements carddav.Store.
 func (s *CardDAVStore) Tags(ctx context.Context, guids []string) (map[string]string, error) {
 	out := map[string]string{}
-	if len(guids) == 0 {
-		return out, nil
-	}
-	rows, err := s.db.pool.Query(ctx, `SELECT item_guid, tag FROM carddav_cards WHERE item_guid = ANY($1)`, guids)
-	if err == nil {
-		var g, t string
-		_, err = pgx.ForEachRow(rows, []any{&g, &t}, func() error {
-			out[g] = t
-			return nil
-		})
-	}
+	err := s.byGUID(ctx, "tag", guids, func(guid string, tag []byte) { out[guid] = string(tag) })
 	if err != nil {
 		return nil, fmt.Errorf("reading CardDAV tags: %w", err)
 	}
 	return out, nil
+}
+
+// byGUID calls fn with one column of the stored cards of guids; the value
+// is only valid during the call.
+func (s *CardDAVStore) byGUID(ctx context.Context, column string, guids []string, fn func(guid string, value []byte)) error {
+	if len(guids) == 0 {
+		return nil
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT item_guid, `+column+` FROM carddav_cards WHERE item_guid = ANY($1)`, guids)
+	if err != nil {
+		return err
+	}
+	var guid string
+	var value []byte
+	_, err = pgx.ForEachRow(rows, []any{&guid, &value}, func() error {
+		fn(guid, value)
+		return nil
+	})
+	return err
 }
 
 // PutCard implements carddav.Store.
