@@ -20,12 +20,12 @@ func testAuth(t *testing.T, open Open) {
 		name, user, md5 string
 		ok              bool
 	}{
-		{"right", "alice", MD5("alice"), true},
-		{"upper-case hash", "alice", strings.ToUpper(MD5("alice")), true},
-		{"name in other case", "ALICE", MD5("alice"), true},
-		{"wrong password", "alice", MD5("bob"), false},
+		{"right", "alice", crmsync.PasswordMD5("alice"), true},
+		{"upper-case hash", "alice", strings.ToUpper(crmsync.PasswordMD5("alice")), true},
+		{"name in other case", "ALICE", crmsync.PasswordMD5("alice"), true},
+		{"wrong password", "alice", crmsync.PasswordMD5("bob"), false},
 		{"plain password", "alice", "alice", false},
-		{"unknown user", "bob", MD5("bob"), false},
+		{"unknown user", "bob", crmsync.PasswordMD5("bob"), false},
 		{"empty", "", "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -968,7 +968,7 @@ func testAdmin(t *testing.T, open Open) {
 	if err := e.Svc.SetPassword(alice, "alice", "new"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Svc.Authenticate(context.Background(), "alice", MD5("new")); err != nil {
+	if _, err := e.Svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("new")); err != nil {
 		t.Errorf("new password: %v", err)
 	}
 	WantCode(t, e.Svc.AddToGroup(root, "alice", "nosuch"), crmsync.ENOTFOUND)
@@ -1071,7 +1071,7 @@ func testDisable(t *testing.T, open Open) {
 	e := NewEnv(t, open)
 	alice := e.User("alice", false)
 	root := e.User("root", true)
-	session, err := e.Svc.Authenticate(context.Background(), "alice", MD5("alice"))
+	session, err := e.Svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("alice"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1088,8 +1088,8 @@ func testDisable(t *testing.T, open Open) {
 	if err != nil || !u.Disabled {
 		t.Fatalf("alice after disabling: %+v %v", u, err)
 	}
-	_, wrong := e.Svc.Authenticate(context.Background(), "alice", MD5("not her password"))
-	_, disabled := e.Svc.Authenticate(context.Background(), "alice", MD5("alice"))
+	_, wrong := e.Svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("not her password"))
+	_, disabled := e.Svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("alice"))
 	WantCode(t, disabled, crmsync.EUNAUTHORIZED)
 	if crmsync.ErrorMessage(disabled) != crmsync.ErrorMessage(wrong) {
 		t.Errorf("a disabled user's sign-in says %q, a wrong password %q", crmsync.ErrorMessage(disabled), crmsync.ErrorMessage(wrong))
@@ -1116,7 +1116,7 @@ func testDisable(t *testing.T, open Open) {
 	if err := e.Svc.SetDisabled(e.Sys, "alice", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Svc.Authenticate(context.Background(), "alice", MD5("alice")); err != nil {
+	if _, err := e.Svc.Authenticate(context.Background(), "alice", crmsync.PasswordMD5("alice")); err != nil {
 		t.Errorf("enabled again: %v", err)
 	}
 	if _, err := e.Svc.MyRights(aliceSession); err != nil {

@@ -7,8 +7,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -76,12 +74,6 @@ func NewEnv(t *testing.T, open Open) *Env {
 		PasswordCost: bcrypt.MinCost,
 	})
 	return e
-}
-
-// MD5 returns the hex MD5 of a password, as eWay clients send it.
-func MD5(password string) string {
-	s := md5.Sum([]byte(password))
-	return hex.EncodeToString(s[:])
 }
 
 // User creates a user (its password is its name) in the given groups and
