@@ -69,10 +69,7 @@ func carddavEnable(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rc := remoteConfig{URL: *url, Username: *username, AddressBook: *book, DuplicatesBook: *dupBook}
-	if err := d.connectCardDAV(ctx, u, rc, pw, pol); err != nil {
-		return err
-	}
-	p, err := d.partnershipOf(ctx, u, "carddav")
+	p, err := d.connectCardDAV(ctx, u, rc, pw, pol)
 	if err != nil {
 		return err
 	}
@@ -119,10 +116,11 @@ func carddavStateCommand(ctx context.Context, env *Env, sub string, args []strin
 }
 
 // connectCardDAV stores the book's password (owner-only) and rc as u's
-// CardDAV partnership, keeping the sync state of an earlier one.
-func (d *syncDeps) connectCardDAV(ctx context.Context, u *crmsync.User, rc remoteConfig, password string, pol engine.Policy) error {
+// CardDAV partnership, keeping the sync state of an earlier one, and
+// returns the partnership saved.
+func (d *syncDeps) connectCardDAV(ctx context.Context, u *crmsync.User, rc remoteConfig, password string, pol engine.Policy) (*engine.Partnership, error) {
 	if err := writeSecret(d.loc, u.Name, "carddav", password); err != nil {
-		return fmt.Errorf("storing the CardDAV password: %w", err)
+		return nil, fmt.Errorf("storing the CardDAV password: %w", err)
 	}
 	p, err := d.state.Partnership(ctx, u.GUID, "carddav")
 	switch crmsync.ErrorCode(err) {
@@ -131,7 +129,7 @@ func (d *syncDeps) connectCardDAV(ctx context.Context, u *crmsync.User, rc remot
 	case crmsync.ENOTFOUND:
 		p = &engine.Partnership{User: u.GUID, Kind: "carddav", Remote: rc.String(), Mode: "automatic", Policy: pol, State: "off"}
 	default:
-		return err
+		return nil, err
 	}
-	return d.state.SavePartnership(ctx, p)
+	return p, d.state.SavePartnership(ctx, p)
 }

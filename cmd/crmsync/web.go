@@ -161,7 +161,8 @@ func (s *webSync) Partnership(ctx context.Context, u *crmsync.User, kind string)
 func (s *webSync) ConnectCardDAV(ctx context.Context, u *crmsync.User, a web.CardDAVAccount) error {
 	ctx = wiring(ctx)
 	rc := remoteConfig{URL: a.URL, Username: a.Username, AddressBook: a.Book}
-	return s.d.connectCardDAV(ctx, u, rc, a.Password, engine.PolicyNewest)
+	_, err := s.d.connectCardDAV(ctx, u, rc, a.Password, engine.PolicyNewest)
+	return err
 }
 
 func (s *webSync) ConnectSandbox(ctx context.Context, u *crmsync.User, url string) error {
