@@ -159,6 +159,41 @@ func TestNoOpPutWritesNothing(t *testing.T) {
 	}
 }
 
+// TestNoOpPutHonoursRelatedEdit: a PUT that changes nothing writes
+// nothing, but is still refused where an edit would be. rita may edit only
+// contacts related to her (linked to her company): the unchanged card of
+// such a contact is accepted, that of an unrelated one refused.
+func TestNoOpPutHonoursRelatedEdit(t *testing.T) {
+	f := newFixture(t)
+	rights := []crm.Rights{{Folder: crm.Contacts, View: crm.LevelAll, Edit: crm.LevelRelated, CanCreate: true, CanExport: true}}
+	for _, folder := range []crm.Folder{crm.Companies, crm.Journal} {
+		rights = append(rights, crm.FullRights(folder))
+	}
+	must(t, f.crm.SaveGroup(f.ctx, "related", rights))
+	rita, err := f.crm.AddUser(f.ctx, "rita", "rita-pw", false)
+	must(t, err)
+	must(t, f.crm.AddToGroup(f.ctx, "rita", "related"))
+	res, err := f.crm.Save(crm.WithUser(context.Background(), rita), crm.Companies, []crm.Patch{{Set: map[string]string{crm.FieldFileAs: "Rita's firm"}}}, crm.SaveOptions{})
+	must(t, err)
+	must(t, res[0].Err)
+	related := f.create("alice", map[string]string{crm.FieldLastName: "Related", crm.FieldCompanyGUID: res[0].GUID})
+	unrelated := f.create("alice", map[string]string{crm.FieldLastName: "Unrelated"})
+	for guid, want := range map[string]int{related: http.StatusNoContent, unrelated: http.StatusForbidden} {
+		href := "/dav/addressbooks/rita/contacts/" + guid + ".vcf"
+		served := f.do("GET", href, "rita", "")
+		if served.code != http.StatusOK {
+			t.Fatalf("GET %s: %d", href, served.code)
+		}
+		version := f.item(guid).Version
+		if r := f.do("PUT", href, "rita", served.body); r.code != want {
+			t.Errorf("rita's unchanged PUT of %s: %d %s, want %d", f.item(guid).Get(crm.FieldLastName), r.code, r.body, want)
+		}
+		if got := f.item(guid).Version; got != version {
+			t.Errorf("the unchanged PUT wrote: version %d → %d", version, got)
+		}
+	}
+}
+
 // answer is what a client learns from a PUT.
 type answer struct {
 	code     int
