@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +64,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		hashtextextended('crmsync migrate ' || current_schema(), 0)`).Scan(&db.writeLock, &db.migrateLock)
 	if err != nil {
 		pool.Close()
+		if ce := (*pgconn.ConnectError)(nil); errors.As(err, &ce) {
+			return nil, connectError(ce)
+		}
 		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", cfg.ConnConfig.Host, redact(err))
 	}
 	if err := db.migrate(ctx); err != nil {
@@ -69,6 +74,37 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// connectError says a failed connection in one line naming the server,
+// user and database (never the password). pgx's own error repeats the
+// cause once per attempt: sslmode=prefer tries with TLS, then without.
+func connectError(ce *pgconn.ConnectError) error {
+	attempts := []error{ce.Unwrap()}
+	if joined, ok := attempts[0].(interface{ Unwrap() []error }); ok {
+		attempts = joined.Unwrap()
+	}
+	var causes []string
+	for _, a := range attempts {
+		cause := a.Error()
+		var pgErr *pgconn.PgError
+		var dnsErr *net.DNSError
+		var netErr *net.OpError
+		switch {
+		case errors.As(a, &pgErr):
+			cause = pgErr.Error()
+		case errors.As(a, &dnsErr):
+			cause = dnsErr.Error()
+		case errors.As(a, &netErr):
+			cause = netErr.Err.Error()
+		}
+		if !slices.Contains(causes, cause) {
+			causes = append(causes, cause)
+		}
+	}
+	c := ce.Config
+	return fmt.Errorf("cannot connect to PostgreSQL at %s (user %s, database %s): %s",
+		net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.User, c.Database, strings.Join(causes, "; "))
 }
 
 // redact drops the text of a connection-string parse error: pgx hides the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/sqlite"
 )
 
@@ -31,7 +32,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := openPostgres(ctx, *to)
+	dst, err := postgres.Open(ctx, *to)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/crmsync/crmsync"
@@ -21,7 +18,6 @@ import (
 	"github.com/crmsync/crmsync/postgres"
 	"github.com/crmsync/crmsync/service"
 	"github.com/crmsync/crmsync/sqlite"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // command is one entry of the command table: `crmsync NAME ...` runs run
@@ -293,7 +289,7 @@ type crmDB struct {
 // openDB opens the database at loc.
 func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 	if loc.Postgres != "" {
-		db, err := openPostgres(ctx, loc.Postgres, postgres.PoolSize(loc.PoolSize))
+		db, err := postgres.Open(ctx, loc.Postgres, postgres.PoolSize(loc.PoolSize))
 		if err != nil {
 			return nil, err
 		}
@@ -306,43 +302,6 @@ func openDB(ctx context.Context, loc dbLocation) (*crmDB, error) {
 	}
 	return &crmDB{Store: db, Closer: db, state: db.SyncState(),
 		cardDAV: func(ctx context.Context) (carddav.Store, error) { return carddav.NewSQLStore(ctx, db) }}, nil
-}
-
-// openPostgres is postgres.Open with a failed connection said in one line
-// naming the server, user and database (never the password). pgx's own
-// error repeats the cause once per attempt: sslmode=prefer tries with TLS,
-// then without.
-func openPostgres(ctx context.Context, url string, opts ...postgres.Option) (*postgres.DB, error) {
-	db, err := postgres.Open(ctx, url, opts...)
-	var ce *pgconn.ConnectError
-	if err == nil || !errors.As(err, &ce) {
-		return db, err
-	}
-	attempts := []error{ce.Unwrap()}
-	if joined, ok := attempts[0].(interface{ Unwrap() []error }); ok {
-		attempts = joined.Unwrap()
-	}
-	var causes []string
-	for _, a := range attempts {
-		cause := a.Error()
-		var pgErr *pgconn.PgError
-		var dnsErr *net.DNSError
-		var netErr *net.OpError
-		switch {
-		case errors.As(a, &pgErr):
-			cause = pgErr.Error()
-		case errors.As(a, &dnsErr):
-			cause = dnsErr.Error()
-		case errors.As(a, &netErr):
-			cause = netErr.Err.Error()
-		}
-		if !slices.Contains(causes, cause) {
-			causes = append(causes, cause)
-		}
-	}
-	c := ce.Config
-	return nil, fmt.Errorf("cannot connect to PostgreSQL at %s (user %s, database %s): %s",
-		net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.User, c.Database, strings.Join(causes, "; "))
 }
 
 // openCRM opens the CRM at loc for a command. The caller closes db.
