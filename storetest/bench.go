@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/crmtest"
 	"github.com/crmsync/crmsync/service"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -86,11 +87,7 @@ func Bench(b *testing.B, open OpenB, n int) {
 // so that rights are evaluated, not bypassed.
 func benchUser(b *testing.B, svc *service.Service) context.Context {
 	sys := crmsync.System(context.Background())
-	var rs []crmsync.Rights
-	for _, f := range crmsync.Folders {
-		rs = append(rs, crmsync.FullRights(f))
-	}
-	if err := svc.SaveGroup(sys, "all", rs); err != nil {
+	if err := svc.SaveGroup(sys, "all", crmtest.AllRights()); err != nil {
 		b.Fatal(err)
 	}
 	u, err := svc.AddUser(sys, "bench", "bench", false)
