@@ -262,7 +262,7 @@ func (w *workers) pass(ctx context.Context) {
 			continue
 		}
 		if cur != nil && cur.token == l.Token {
-			continue // renewed: it had lapsed, and nobody took it meanwhile
+			continue // still ours under the same token (a lapsed lease comes back with a new one)
 		}
 		if l.Token > 1 {
 			w.metrics.tookOver()
